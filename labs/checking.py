@@ -1,13 +1,18 @@
 """Immediate feedback for exercises (COURSE_DESIGN §4).
 
-A check runs the learner's code, records one line per expectation and prints a
-short report: ✓ for what works, ✗ for what does not, and a hint after the first
+A check runs the learner's code, records one line per expectation and returns a
+report: ✓ for what works, ✗ for what does not, and a hint after the first
 failure. A check never raises on a wrong answer — an exception in the learner's
 code is reported as a failed line, so the notebook keeps going.
 
-    report = CheckReport("Spot the state")
-    report.expect(answer == 3, "three snippets keep state", hint="Look for module-level dicts.")
-    report.show()
+    def check_spot_the_state(answer) -> CheckReport:
+        report = CheckReport("Spot the state")
+        report.expect(answer == {2, 5}, "snippets 2 and 5 keep state", hint="Look for globals.")
+        return report.show()
+
+The report shows itself as the result of the notebook cell (its text is its
+repr), so a check cell is just ``check_spot_the_state(answer)``; tests read
+``report.passed``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ class CheckLine:
     message: str
 
 
-@dataclass
+@dataclass(repr=False)
 class CheckReport:
     """The result of one exercise check: a title, ✓/✗ lines, and the first hint."""
 
@@ -66,9 +71,8 @@ class CheckReport:
         return "\n".join([head, *body])
 
     def show(self) -> CheckReport:
-        """Print the report and return it (so tests can look at ``passed``)."""
-        print(self.text())
+        """The report, ready to be a cell's result: Jupyter displays it once, as text."""
         return self
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.text())
+    def __repr__(self) -> str:
+        return self.text()

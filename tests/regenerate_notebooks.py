@@ -24,6 +24,7 @@ LANGUAGE_INFO = {"name": "python"}
 
 
 def normalise(nb: nbformat.NotebookNode, stem: str) -> None:
+    # Widget state is dropped: it is a large blob of live-kernel state, not lesson content.
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
     for index, cell in enumerate(nb.cells):
         cell.id = f"{stem[:2]}-{index:03d}"
@@ -47,7 +48,6 @@ def execute(path: Path) -> float:
         timeout=300,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
-        store_widget_state=False,
     )
     client.execute()
     elapsed = time.perf_counter() - started

@@ -1,0 +1,46 @@
+"""Lesson 00 exercise: the M/M/1 mean response time, to learn how checks work.
+
+One server, Poisson arrivals at rate λ, exponential service at rate μ. While
+λ < μ the mean time a request spends in the system is 1 / (μ − λ); at λ ≥ μ the
+queue grows without bound and the answer is infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from labs.checking import CheckReport
+
+CASES = [(0.5, 1.0, 2.0), (0.9, 1.0, 10.0), (2.0, 4.0, 0.5), (3.0, 10.0, 1 / 7)]
+
+
+def _show(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def check_mean_response(mean_response: Callable[[float, float], float]) -> CheckReport:
+    """Check ``mean_response(arrival_rate, service_rate)`` against the M/M/1 formula."""
+    report = CheckReport("Exercise 00 · M/M/1 mean response time")
+    hint = "The mean time in an M/M/1 system is 1 / (service_rate - arrival_rate)."
+    for lam, mu, expected in CASES:
+        before = len(report.lines)
+        got = report.attempt(
+            f"mean_response({lam}, {mu})", lambda lam=lam, mu=mu: mean_response(lam, mu), hint
+        )
+        if len(report.lines) > before:  # it raised; the failure is already reported
+            continue
+        ok = isinstance(got, int | float) and math.isclose(got, expected, rel_tol=1e-9)
+        report.expect(
+            ok, f"mean_response({lam}, {mu}) = {expected:.4g} (yours: {_show(got)})", hint
+        )
+    before = len(report.lines)
+    overload_hint = "When arrival_rate >= service_rate the queue never empties: return math.inf."
+    got = report.attempt("mean_response(1.0, 1.0)", lambda: mean_response(1.0, 1.0), overload_hint)
+    if len(report.lines) == before:
+        report.expect(
+            got == math.inf,
+            f"an overloaded server (λ ≥ μ) gives math.inf (yours: {_show(got)})",
+            overload_hint,
+        )
+    return report.show()

@@ -1,0 +1,88 @@
+"""The promises the repository makes about itself: CI runs the README's command, lessons are
+stored executed and normalised, and strict nbval is what runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("python3")]
+
+
+def test_readme_has_exactly_two_quick_start_commands() -> None:
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert commands[0].endswith("jupyter lab notebooks/00_start_here.ipynb")
+    assert commands[1].endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    assert readme_commands()[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_pytest_runs_notebooks_under_strict_nbval() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--nbval" in config["addopts"]
+    assert "notebooks" in config["testpaths"]
+    lax = "--nbval" + "-lax"  # spelled in two parts so this file does not match itself
+    for path in ROOT.rglob("*"):
+        if path.is_file() and ".venv" not in path.parts and ".git" not in path.parts:
+            if path.suffix in {".toml", ".cfg", ".ini", ".py"} or path.name == "run":
+                assert lax not in path.read_text(errors="ignore"), path
+
+
+def test_requirements_are_pinned_and_install_the_packages() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[-1] == "-e ."
+    for line in lines[:-1]:
+        assert re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[0-9][0-9A-Za-z.]*", line), line
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_is_stored_executed_and_normalised(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb["metadata"], "widget state blobs are not stored"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and c["source"]]
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+    for cell in code:
+        for output in cell["outputs"]:
+            assert output["output_type"] != "error", "".join(cell["source"])[:80]
+            assert output.get("name") != "stderr", "".join(output.get("text", ""))[:200]
+            assert "image/svg+xml" not in output.get("data", {})
+    assert path.stat().st_size < 600_000, "lower the figure size or dpi"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_follows_the_template(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    first = "".join(nb["cells"][0]["source"])
+    assert first.startswith(f"# {path.stem[:2]} · "), "title: '# NN · Title'"
+    first_code = next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "course_setup()" in first_code, "the first code cell is the setup cell"
+    assert re.search(r"predict", markdown, re.I), "a predict-then-run moment"
+    assert re.search(r"takeaways", markdown, re.I)
+    assert re.search(r"\d+\s*minutes", markdown), "a time estimate"
+    sources = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "EXERCISE STARTER" in sources and "check_" in sources, "an exercise with a check"
+    ignored = sources.count("NBVAL_IGNORE_OUTPUT")
+    code_cells = sum(c["cell_type"] == "code" for c in nb["cells"])
+    assert ignored <= max(2, code_cells // 4), "strict means compared"
+    later = [p for p in LESSONS if p.name > path.name]
+    if later:
+        assert f"({later[0].name})" in markdown, f"a link to the next lesson, {later[0].name}"
