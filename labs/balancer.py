@@ -1,0 +1,288 @@
+"""A load balancer small enough to read: what nginx does in front of the lab cluster.
+
+For every request it:
+
+1. picks an instance: round robin over the instances it believes are up, or, with the
+   ``sticky`` policy, the instance named by the ``route`` cookie (COURSE_DESIGN §7b);
+2. forwards the request there (method, path, headers, body) and copies the answer back
+   (status, every header including several ``Set-Cookie``, body) unchanged;
+3. if the instance refuses the connection, marks it *down* for ``down_seconds`` and tries the
+   next one, so a crashed instance costs the client nothing (nginx: ``proxy_next_upstream``);
+4. with ``sticky``, stamps the answer with ``Set-Cookie: route=<instance>``, so the user's next
+   requests go back to the instance that served them (and created their session).
+
+A background thread also asks every instance ``GET /readyz`` a few times a second and leaves
+out the ones that are not ready (draining, or cannot reach Redis): an *active* health check,
+which nginx's open-source edition does not have.
+
+It uses the standard library only and listens on loopback. It runs in a thread of the process
+that starts it (a notebook's kernel, a test), not as a process of its own: it starts at once, a
+lesson can read its counters (``served``, ``marked_down``) directly, and it is not what the crash
+lessons kill; the instances behind it are real processes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+ROUTE_COOKIE = "route"
+POLICIES = ("round_robin", "sticky")
+IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+# Headers about one connection, not the message: never forwarded (RFC 9110 §7.6.1).
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Backend:
+    """One instance behind the balancer, and what the balancer believes about it."""
+
+    id: str
+    host: str
+    port: int
+    down_until: float = 0.0  # time.monotonic() before which it is skipped
+    ready: bool = True  # the last readiness check's answer
+
+    def is_up(self, now: float) -> bool:
+        return self.ready and now >= self.down_until
+
+
+class Unavailable(Exception):
+    """No instance could answer the request."""
+
+
+class LoadBalancer:
+    """A threaded HTTP reverse proxy over ``backends``: ``[(id, "http://127.0.0.1:port"), ...]``."""
+
+    def __init__(
+        self,
+        backends: Sequence[tuple[str, str]],
+        policy: str = "round_robin",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        down_seconds: float = 2.0,
+        health_interval: float | None = 0.25,
+        timeout: float = 30.0,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        if not backends:
+            raise ValueError("a load balancer needs at least one instance")
+        self.backends = [Backend(id, *_host_port(url)) for id, url in backends]
+        self.policy = policy
+        self.down_seconds = down_seconds
+        self.health_interval = health_interval
+        self.timeout = timeout
+        self.served: Counter[str] = Counter()  # instance id -> responses it produced
+        self.marked_down: Counter[str] = Counter()  # instance id -> refused connections seen
+        self._host, self._port = host, port
+        self._next = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    # --- choosing an instance ----------------------------------------------------------------
+
+    def candidates(self, route: str | None = None) -> list[Backend]:
+        """The instances to try for one request, best first (the pinned one, then the pool)."""
+        now = time.monotonic()
+        with self._lock:
+            up = [b for b in self.backends if b.is_up(now)]
+            pool = up or list(self.backends)  # everyone looks down: try them all anyway
+            start = self._next % len(pool)
+            self._next += 1
+        order = pool[start:] + pool[:start]
+        pinned = [b for b in up if self.policy == "sticky" and b.id == route]
+        return pinned + [b for b in order if b not in pinned]
+
+    def mark_down(self, backend: Backend) -> None:
+        with self._lock:
+            backend.down_until = time.monotonic() + self.down_seconds
+            self.marked_down[backend.id] += 1
+
+    def check_health(self) -> None:
+        """Ask every instance ``GET /readyz`` once; only a 200 keeps it in the pool."""
+        for backend in self.backends:
+            connection = http.client.HTTPConnection(backend.host, backend.port, timeout=1.0)
+            try:
+                connection.request("GET", "/readyz")
+                ready = connection.getresponse().status == 200
+            except OSError:
+                ready = False
+            finally:
+                connection.close()
+            backend.ready = ready
+
+    # --- forwarding --------------------------------------------------------------------------
+
+    def forward(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[Backend, http.client.HTTPResponse, bytes]:
+        """Send the request to the first candidate that answers; ``Unavailable`` if none does."""
+        route = _cookie(headers, ROUTE_COOKIE) if self.policy == "sticky" else None
+        for backend in self.candidates(route):
+            connection = http.client.HTTPConnection(backend.host, backend.port, self.timeout)
+            try:
+                try:
+                    connection.connect()
+                except OSError:  # refused: the instance is gone, nothing was sent; try the next
+                    self.mark_down(backend)
+                    continue
+                try:
+                    connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                    for name, value in headers:  # a list, so repeated headers stay repeated
+                        connection.putheader(name, value)
+                    connection.endheaders(body)
+                    response = connection.getresponse()
+                    content = response.read()
+                except OSError:
+                    # The instance died with the request in its hands. Retrying is safe only if
+                    # doing the request twice does no harm (nginx does the same).
+                    self.mark_down(backend)
+                    if method in IDEMPOTENT:
+                        continue
+                    raise Unavailable("the instance failed while handling the request") from None
+            finally:
+                connection.close()
+            with self._lock:
+                self.served[backend.id] += 1
+            return backend, response, content
+        raise Unavailable("no instance is available")
+
+    # --- running -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the load balancer is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LoadBalancer:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer((self._host, self._port), _ProxyHandler)
+        server.daemon_threads = True
+        server.balancer = self  # type: ignore[attr-defined]
+        self._server = server
+        self._stopping.clear()
+        serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="balancer")
+        self._threads = [serve]
+        if self.health_interval:
+            self._threads.append(threading.Thread(target=self._health_loop, name="health"))
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port (safe to call twice)."""
+        server, self._server = self._server, None
+        self._stopping.set()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def _health_loop(self) -> None:
+        while not self._stopping.wait(self.health_interval):
+            self.check_health()
+
+    def __enter__(self) -> LoadBalancer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """One client connection: read the request, let the balancer forward it, write the answer."""
+
+    protocol_version = "HTTP/1.0"  # one request per connection: simple, and nothing lingers
+    timeout = 30
+    server_version = "course-balancer"
+
+    def _proxy(self) -> None:
+        balancer: LoadBalancer = self.server.balancer  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._error(411, "send the body with a Content-Length")
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return self._error(413, "request body too large")
+        body = self.rfile.read(length) if length else None
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
+        if "Host" not in self.headers:  # an HTTP/1.0 client may omit it; HTTP/1.1 needs it
+            headers.append(("Host", balancer.url.removeprefix("http://")))
+        headers.append(("X-Forwarded-For", self.client_address[0]))
+        try:
+            backend, response, content = balancer.forward(self.command, self.path, headers, body)
+        except Unavailable as exc:
+            return self._error(502, str(exc))
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():  # a list: several Set-Cookie stay separate
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        if balancer.policy == "sticky":
+            self.send_header(
+                "Set-Cookie", f"{ROUTE_COOKIE}={backend.id}; Path=/; HttpOnly; SameSite=Lax"
+            )
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(content)
+
+    def _error(self, status: int, message: str) -> None:
+        content = json.dumps({"error": message}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _proxy
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: a notebook should not print a line per request."""
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or not parts.port:
+        raise ValueError(f"expected an instance URL like http://127.0.0.1:8001, not {url!r}")
+    return parts.hostname, parts.port
+
+
+def _cookie(headers: list[tuple[str, str]], name: str) -> str | None:
+    """The value of cookie ``name`` in the request's ``Cookie`` headers, if any."""
+    for key, value in headers:
+        if key.lower() == "cookie":
+            try:
+                jar = SimpleCookie(value)
+            except CookieError:
+                continue
+            if name in jar:
+                return jar[name].value
+    return None

@@ -1,0 +1,17 @@
+"""Reference solution for lesson 07's exercise: a denylist whose entries die with the token."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def revoke(store: Any, claims: dict[str, Any], now: float) -> None:
+    """Denylist the token until it would have expired anyway (at least 1 s)."""
+    seconds = max(1, math.ceil(claims["exp"] - now))
+    store.set(f"denylist:{claims['iss']}:{claims['jti']}", "revoked", ex=seconds)
+
+
+def is_revoked(store: Any, claims: dict[str, Any]) -> bool:
+    """True when some instance put this token on the shared denylist."""
+    return bool(store.exists(f"denylist:{claims['iss']}:{claims['jti']}"))

@@ -1,0 +1,142 @@
+"""Lesson 02: the same app with its state moved out of the process, into Redis.
+
+Compare with ``labs/stateful_app.py``: the routes, the cookie and the answers are the same;
+only the ``sessions`` dictionary is gone. Instances given the same Redis are interchangeable,
+so the load balancer may send any request anywhere, and an instance may restart at any time.
+
+One Redis hash per login session, ``session:<id>``::
+
+    user          alice      who is logged in
+    item:book-1   2          the cart: one field per item (sku -> quantity)
+
+* **The id** is ``secrets.token_urlsafe(32)`` (256 random bits) and a *fresh* one is issued at
+  every login; the old session, if the browser sent one, is deleted (no session fixation).
+* **The TTL** is ``SESSION_TTL_SECONDS`` (default 1800 s) and *slides*: every authenticated
+  request pushes the expiry back, so a session dies after 30 minutes of *inactivity*.
+  Changing a hash field (``HINCRBY``) keeps the key's TTL; a ``SET`` of the key would drop it.
+* **The cart lives in the session**, so it shares the session's TTL and is deleted with it at
+  logout: one key, one expiry, nothing left behind. (A cart that outlives logout, or follows
+  the user across devices, would go under ``cart:<user>`` with its own TTL, as ``jwt_app`` does.)
+* **Logout** deletes the key: the server forgets the session, whoever kept the cookie.
+
+There is no signing secret: the session id is an opaque random key, worthless unless it names a
+live session in Redis. If Redis cannot be reached, requests that need it get a JSON 503 and
+``/readyz`` says not ready, while ``/healthz`` (the process itself) stays 200.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from redis import Redis, RedisError
+from werkzeug.exceptions import Unauthorized
+
+from labs import lifecycle
+from labs.redis_store import get_redis
+from labs.users import verify_password
+from labs.web import add_to_cart, cart_item, cart_json, create_base_app, credentials, error
+
+COOKIE = "session"
+SESSION_PREFIX = "session:"
+ITEM_PREFIX = "item:"
+DEFAULT_TTL_SECONDS = 1800
+MAX_SESSION_ID_CHARS = 128  # a real id is 43 characters; anything far longer is garbage
+
+
+def session_key(session_id: str) -> str:
+    """The Redis key of one login session."""
+    return SESSION_PREFIX + session_id
+
+
+def create_app(
+    instance_id: str = "A", redis: Redis | None = None, config: dict[str, Any] | None = None
+) -> Flask:
+    """One instance; every instance given the same Redis sees the same sessions and carts."""
+    app = create_base_app(__name__, instance_id, config)
+    ttl = int(app.config.get("SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+    if ttl < 1:
+        raise ValueError("SESSION_TTL_SECONDS must be at least 1")
+    store = redis if redis is not None else get_redis()
+    secure = bool(app.config["SESSION_COOKIE_SECURE"])
+
+    def current_session() -> tuple[str, str, dict[str, int]]:
+        """``(key, user, cart)`` of the request's session, its TTL pushed back; else 401."""
+        session_id = request.cookies.get(COOKIE, "")
+        if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
+            raise Unauthorized("not logged in")
+        key = session_key(session_id)
+        fields, _ = store.pipeline().hgetall(key).expire(key, ttl).execute()  # one round trip
+        if "user" not in fields:
+            raise Unauthorized("not logged in (the session expired or never existed)")
+        items = fields.items()
+        cart = {f.removeprefix(ITEM_PREFIX): int(q) for f, q in items if f.startswith(ITEM_PREFIX)}
+        return key, fields["user"], cart
+
+    @app.errorhandler(RedisError)
+    def store_down(exc: RedisError) -> tuple[Response, int]:
+        return error(503, "the shared store (Redis) is unavailable")
+
+    @app.post("/login")
+    def login() -> Response | tuple[Response, int]:
+        username, password = credentials()
+        if not verify_password(username, password):
+            return error(401, "invalid username or password")
+        old_id = request.cookies.get(COOKIE, "")
+        session_id = secrets.token_urlsafe(32)
+        pipe = store.pipeline()
+        if old_id and len(old_id) <= MAX_SESSION_ID_CHARS:
+            pipe.delete(session_key(old_id))  # no fixation: the old id dies with the new login
+        pipe.hset(session_key(session_id), "user", username).expire(session_key(session_id), ttl)
+        pipe.execute()
+        response = jsonify(user=username)
+        response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", secure=secure)
+        return response
+
+    @app.get("/me")
+    def me() -> Response:
+        _, user, _ = current_session()
+        return jsonify(user=user, instance=instance_id)
+
+    @app.post("/logout")
+    def logout() -> Response:
+        key, _, _ = current_session()
+        store.delete(key)
+        response = Response(status=204)
+        response.delete_cookie(COOKIE, httponly=True, samesite="Lax", secure=secure)
+        return response
+
+    @app.get("/cart")
+    def cart() -> Response:
+        _, user, items = current_session()
+        return cart_json(user, items)
+
+    @app.post("/cart/items")
+    def add_item() -> Response:
+        key, user, items = current_session()
+        sku, qty = cart_item()
+        items = add_to_cart(items, sku, qty)  # validates the limits; 400 if exceeded
+        # HINCRBY adds atomically (two instances adding at once both count) and keeps the TTL;
+        # EXPIRE again in the same transaction so a session that expired a moment ago cannot
+        # come back as a key without one.
+        pipe = store.pipeline()
+        pipe.hincrby(key, ITEM_PREFIX + sku, qty).expire(key, ttl)
+        items[sku], _ = pipe.execute()
+        return cart_json(user, items)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok", instance=instance_id)
+
+    @app.get("/readyz")
+    def readyz() -> Response | tuple[Response, int]:
+        if lifecycle.is_draining():
+            return error(503, "draining: not taking new requests")
+        try:
+            store.ping()
+        except (RedisError, OSError):
+            return error(503, "the shared store (Redis) is unavailable")
+        return jsonify(status="ready", instance=instance_id)
+
+    return app

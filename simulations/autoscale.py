@@ -1,0 +1,378 @@
+"""A traffic spike against the autoscaler: it scales out late (boot time), and in, carefully.
+
+Traffic is made of *visits*: a user arrives, logs in (their first request), sends a request
+about every ``think_time`` seconds, and leaves after a visit of ``visit_length`` seconds on
+average (exponential). At the base load ``users`` users are active at any moment; between
+``spike_at`` and ``spike_at + spike_duration`` visits start ``spike_factor`` times as often (a
+flash crowd of new users; a factor below 1 is a lull), so the load rises and falls over about
+one visit length. The cluster starts with enough instances for the base load at the target
+utilization; the HPA rule (``simulations.autoscaler``) then adds instances, which serve only
+after ``boot_time``, and removes the newest ones when the traffic falls, after the
+stabilization window, draining them or not.
+
+What scale-in costs depends on where sessions live: in ``memory``, the sessions of every
+removed instance are lost, and its users who are still visiting must log in again (draining
+finishes *requests*, not sessions: a session outlives any request, so an instance would have
+to stay until its last session expired, or hand its sessions to a store every instance can
+read, which is the ``shared`` store). Without draining, the requests a removed instance held
+fail as well.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import simpy
+
+from simulations.autoscaler import FLOAT_SLACK, Decision, HorizontalAutoscaler, autoscaler
+from simulations.lifecycle import (
+    BOOTING,
+    DRAINING,
+    READY,
+    Cluster,
+    ClusterEvent,
+    LifecycleMetrics,
+    poisson_times,
+    replay,
+    sample,
+)
+from simulations.metrics import ResponseStats
+from simulations.policies import POLICY_NAMES, make_policy
+from simulations.sessions import STORES, SessionBook, make_store
+from simulations.workload import Request
+
+SAMPLE_EVERY = 5.0  # seconds between timeline samples
+
+
+@dataclass(frozen=True)
+class AutoscaleScenario:
+    """The knobs of one run: sessions and routing, traffic and spike, the HPA, boot, draining."""
+
+    store: str = "memory"
+    policy: str = "sticky"
+    users: int = 30
+    think_time: float = 10.0
+    visit_length: float = 120.0
+    spike_factor: float = 3.0
+    spike_at: float = 300.0
+    spike_duration: float = 300.0
+    duration: float = 1200.0
+    service_rate: float = 1.0
+    target: float = 0.6
+    tolerance: float = 0.1
+    min_replicas: int = 2
+    max_replicas: int = 20
+    sync_period: float = 15.0
+    metric_window: float = 60.0
+    stabilization_window: float = 300.0
+    boot_time: float = 30.0
+    drain: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ValueError(f"unknown session store {self.store!r}; use memory or shared")
+        if self.policy not in POLICY_NAMES:
+            raise ValueError(
+                f"unknown policy {self.policy!r}; use one of {', '.join(POLICY_NAMES)}"
+            )
+        for name in ("users", "min_replicas", "max_replicas"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name in (
+            "think_time",
+            "visit_length",
+            "spike_factor",
+            "spike_duration",
+            "duration",
+            "service_rate",
+            "target",
+            "sync_period",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("spike_at", "tolerance", "stabilization_window", "boot_time"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+        if self.spike_factor == 1:
+            raise ValueError("spike_factor 1 is no spike: use a factor above 1 (or below, a lull)")
+        if self.spike_at >= self.duration:
+            raise ValueError(
+                f"the spike at {self.spike_at:g} starts after the end ({self.duration:g})"
+            )
+        if self.tolerance >= 1:
+            raise ValueError(f"tolerance must be below 1, got {self.tolerance:g}")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}"
+            )
+        if self.sync_period >= self.duration:
+            raise ValueError("sync_period must be shorter than the duration")
+
+    @property
+    def initial_replicas(self) -> int:
+        """Enough instances for the base load at the target utilization (within min/max)."""
+        needed = math.ceil(self.base_rate / (self.service_rate * self.target) - FLOAT_SLACK)
+        return max(self.min_replicas, min(self.max_replicas, needed))
+
+    @property
+    def base_rate(self) -> float:
+        """Requests per second at the base load: active users / think time, plus the logins
+        of the users / visit length new visits per second."""
+        return self.users / self.think_time + self.users / self.visit_length
+
+    def visit_rate_at(self, time: float) -> float:
+        """New visits per second at ``time``: users / visit length, times the spike factor."""
+        in_spike = self.spike_at <= time < self.spike_at + self.spike_duration
+        return self.users / self.visit_length * (self.spike_factor if in_spike else 1.0)
+
+
+@dataclass(frozen=True)
+class AutoscaleTimeline:
+    """Sampled every ``SAMPLE_EVERY`` seconds: instances by state, and the traffic."""
+
+    times: list[float] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    booting: list[int] = field(default_factory=list)
+    draining: list[int] = field(default_factory=list)
+    arrival_rate: list[float] = field(default_factory=list)  # requests/s in the window ending here
+
+
+@dataclass(frozen=True)
+class AutoscaleResult:
+    """What one run measured (counts are ints)."""
+
+    scenario: AutoscaleScenario
+    requests: int
+    requests_completed: int
+    failed_requests: int
+    failed_in_flight: int
+    failed_queued: int
+    failed_no_instance: int
+    logins: int
+    session_misses: int
+    users_forced_to_login: int
+    sessions_lost: int
+    initial_replicas: int
+    peak_replicas: int
+    final_replicas: int
+    instances_launched: int
+    instances_retired: int
+    first_scale_out: float | None  # when the first new instance was asked for
+    first_new_ready: float | None  # when it started serving
+    first_scale_in: float | None
+    response: ResponseStats
+    spike_response: ResponseStats  # requests that arrived during the spike
+    decisions: list[Decision]
+    timeline: AutoscaleTimeline
+
+    events: list[ClusterEvent] = field(default_factory=list, repr=False)
+    lost_sessions: list[tuple[float, int, int]] = field(default_factory=list, repr=False)
+
+    def summary(self) -> str:
+        s = self.scenario
+        return (
+            f"{s.store} sessions, {s.policy}, drain {'on' if s.drain else 'off'}: replicas "
+            f"{self.initial_replicas} → peak {self.peak_replicas} → {self.final_replicas}; "
+            f"p99 in the spike {self.spike_response.p99:.1f} s\n"
+            f"sessions lost {self.sessions_lost}, users forced to log in again "
+            f"{self.users_forced_to_login}, failed requests {self.failed_requests}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.scenario
+        summary: dict[str, Any] = {
+            key: getattr(s, key)
+            for key in (
+                "store",
+                "policy",
+                "users",
+                "think_time",
+                "visit_length",
+                "spike_factor",
+                "spike_at",
+                "spike_duration",
+                "duration",
+                "service_rate",
+                "target",
+                "tolerance",
+                "min_replicas",
+                "max_replicas",
+                "sync_period",
+                "metric_window",
+                "stabilization_window",
+                "boot_time",
+                "drain",
+                "seed",
+            )
+        }
+        summary |= {
+            "requests": self.requests,
+            "requests_completed": self.requests_completed,
+            "failed_requests": self.failed_requests,
+            "failed_in_flight": self.failed_in_flight,
+            "failed_queued": self.failed_queued,
+            "failed_no_instance": self.failed_no_instance,
+            "logins": self.logins,
+            "session_misses": self.session_misses,
+            "users_forced_to_login": self.users_forced_to_login,
+            "sessions_lost": self.sessions_lost,
+            "initial_replicas": self.initial_replicas,
+            "peak_replicas": self.peak_replicas,
+            "final_replicas": self.final_replicas,
+            "instances_launched": self.instances_launched,
+            "instances_retired": self.instances_retired,
+            "first_scale_out": self.first_scale_out,
+            "first_new_ready": self.first_new_ready,
+            "first_scale_in": self.first_scale_in,
+            "mean_response": self.response.mean,
+            "p99_response": self.response.p99,
+            "spike_p99_response": self.spike_response.p99,
+            "replicas": [d.desired for d in self.decisions],
+            "utilization": [d.utilization for d in self.decisions],
+        }
+        return _rounded(summary)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return value
+
+
+def draw_requests(scenario: AutoscaleScenario) -> list[Request]:
+    """Every visit's requests, up front: who arrives when, how long they stay, what they ask."""
+    streams = random.Random(scenario.seed)
+    visit_rng, stay_rng, think_rng, service_rng = (
+        random.Random(streams.getrandbits(64)) for _ in range(4)
+    )
+    s = scenario
+    spike_end = min(s.spike_at + s.spike_duration, s.duration)
+    base = s.users / s.visit_length
+    starts = [-1.0] * s.users  # visiting already at time 0: next request after a think time
+    starts += poisson_times(visit_rng, base, 0.0, s.spike_at)
+    starts += poisson_times(visit_rng, base * s.spike_factor, s.spike_at, spike_end)
+    starts += poisson_times(visit_rng, base, spike_end, s.duration)
+    sends: list[tuple[float, int]] = []
+    for user, start in enumerate(starts):  # every visit is a new user with a new session
+        leave = max(start, 0.0) + stay_rng.expovariate(1.0 / s.visit_length)
+        now = start if start >= 0 else think_rng.expovariate(1.0 / s.think_time)
+        while now < leave and now < s.duration:
+            sends.append((now, user))
+            now += think_rng.expovariate(1.0 / s.think_time)
+    sends.sort()
+    return [
+        Request(number, user, when, service_rng.expovariate(s.service_rate))
+        for number, (when, user) in enumerate(sends)
+    ]
+
+
+def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -> AutoscaleResult:
+    """Run one spike (``AutoscaleScenario`` fields as keyword arguments) and measure it."""
+    if scenario is None:
+        scenario = AutoscaleScenario(**overrides)
+    elif overrides:
+        scenario = replace(scenario, **overrides)
+    s = scenario
+    requests = draw_requests(s)
+
+    env = simpy.Environment()
+    metrics = LifecycleMetrics(env, len(requests))
+    last_request = {request.user: request.number for request in requests}
+    book = SessionBook(make_store(s.store), set(last_request.values()))
+    policy = make_policy(s.policy)
+    policy.reset()
+    policy_rng = random.Random(random.Random(s.seed).getrandbits(64) ^ 0xA5CA)
+    cluster = Cluster.start(
+        env,
+        s.initial_replicas,
+        policy,
+        policy_rng,
+        metrics,
+        on_routed=book.request_reaches,
+        on_lost=book.instance_lost,
+    )
+    hpa = HorizontalAutoscaler(
+        s.target, s.tolerance, s.min_replicas, s.max_replicas, s.stabilization_window
+    )
+    decisions: list[Decision] = []
+    env.process(
+        autoscaler(
+            env, cluster, hpa, s.sync_period, s.boot_time, s.drain, decisions, s.metric_window
+        )
+    )
+    env.process(replay(env, requests, cluster.balancer))
+    rows: list[tuple] = []
+
+    def probe() -> tuple:
+        return (cluster.count(READY), cluster.count(BOOTING), cluster.count(DRAINING))
+
+    env.process(sample(env, SAMPLE_EVERY, probe, rows))
+    env.run(until=metrics.done)
+
+    times = [row[0] for row in rows if row[0] <= s.duration]
+    arrivals = _arrival_rates([r.arrived for r in requests], times)
+    ready = [row[1] for row in rows][: len(times)]
+    launched = [event for event in cluster.events if event.kind == "ready"]
+    retired = [event for event in cluster.events if event.kind in ("drain", "stop", "cancel")]
+    asked_more = next((d.time for d in decisions if d.desired > d.ready + d.booting), None)
+    spike_end = s.spike_at + s.spike_duration
+    in_spike = [time for arrived, time in metrics.completions if s.spike_at <= arrived < spike_end]
+    return AutoscaleResult(
+        scenario=s,
+        requests=len(requests),
+        requests_completed=len(metrics.response_times),
+        failed_requests=metrics.failed,
+        failed_in_flight=metrics.failures["in_flight"],
+        failed_queued=metrics.failures["queued"],
+        failed_no_instance=metrics.failures["no_instance"],
+        logins=book.logins,
+        session_misses=book.misses,
+        users_forced_to_login=len(book.forced),
+        sessions_lost=len(book.lost),
+        initial_replicas=s.initial_replicas,
+        peak_replicas=max(ready, default=s.initial_replicas),
+        final_replicas=cluster.count(READY),
+        instances_launched=len(cluster.instances) - s.initial_replicas,
+        instances_retired=len(retired),
+        first_scale_out=asked_more,
+        first_new_ready=launched[0].time if launched else None,
+        first_scale_in=retired[0].time if retired else None,
+        response=ResponseStats.of(metrics.response_times),
+        spike_response=ResponseStats.of(in_spike),
+        decisions=decisions,
+        timeline=AutoscaleTimeline(
+            times,
+            ready,
+            [row[2] for row in rows][: len(times)],
+            [row[3] for row in rows][: len(times)],
+            arrivals,
+        ),
+        events=list(cluster.events),
+        lost_sessions=list(book.lost),
+    )
+
+
+def _arrival_rates(arrived: list[float], times: list[float]) -> list[float]:
+    """Requests per second that arrived in each window ``(previous time, time]``."""
+    rates, position = [], 0
+    for k, time in enumerate(times):
+        start = times[k - 1] if k else 0.0
+        count = 0
+        while position < len(arrived) and arrived[position] <= time:
+            count += 1
+            position += 1
+        rates.append(count / (time - start) if time > start else 0.0)
+    return rates

@@ -1,0 +1,403 @@
+"""A rolling deploy: replace every instance with a new version, a few at a time, under load.
+
+Kubernetes' ``RollingUpdate`` strategy bounds two numbers while it works:
+
+* ``maxSurge``: how many instances *above* the desired count may exist (booting or ready);
+  a percentage of the replicas, **rounded up** (25% of 4 → 1, of 10 → 3);
+* ``maxUnavailable``: how many *below* the desired count may be unavailable (not ready);
+  a percentage **rounded down** (25% of 4 → 1, of 10 → 2). Both 0 is not allowed: the deploy
+  could never start.
+
+The controller (``rolling_deploy``) repeats two steps until every instance is new and ready:
+launch new instances while the total (old + new, booting or ready) stays within replicas +
+surge, and retire old ones while the ready count stays at least replicas − unavailable; then
+wait for a new instance to finish booting. Retiring drains by default (the instance leaves the
+balancer, finishes its requests, then exits: Kubernetes' SIGTERM and grace period); without
+draining what it held fails. Draining instances no longer count (Kubernetes counts terminating
+pods neither).
+
+Every old instance is replaced, so with sessions in ``memory`` every session on the old version
+is lost (a user re-pinned to another *old* instance can even be logged out twice); with a
+``shared`` store the deploy is invisible to users.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import simpy
+
+from simulations.lifecycle import (
+    BOOTING,
+    DRAINING,
+    READY,
+    Cluster,
+    ClusterEvent,
+    LifecycleMetrics,
+    MortalInstance,
+    poisson_times,
+    replay,
+    sample,
+)
+from simulations.metrics import ResponseStats
+from simulations.policies import POLICY_NAMES, make_policy
+from simulations.sessions import STORES, SessionBook, make_store
+from simulations.workload import Request
+
+SAMPLE_EVERY = 1.0  # seconds between timeline samples
+_AMOUNT = re.compile(r"^(\d+)(%?)$")
+
+
+def resolve_amount(amount: int | str, replicas: int, round_up: bool) -> int:
+    """An absolute number (``2``) or a percentage of ``replicas`` (``"25%"``), rounded up (surge)
+    or down (unavailable) the way Kubernetes does."""
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        if amount < 0:
+            raise ValueError(f"must be ≥ 0, got {amount}")
+        return amount
+    match = _AMOUNT.match(str(amount).strip())
+    if not match:
+        raise ValueError(f"{amount!r} is neither a whole number nor a percentage like 25%")
+    value, percent = int(match.group(1)), match.group(2)
+    if not percent:
+        return value
+    exact = value * replicas / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def surge_and_unavailable(
+    replicas: int, max_surge: int | str = "25%", max_unavailable: int | str = "25%"
+) -> tuple[int, int]:
+    """Kubernetes' (maxSurge, maxUnavailable) for ``replicas``: surge rounds up, unavailable
+    down; both 0 is rejected, like ``kubectl`` does."""
+    surge = resolve_amount(max_surge, replicas, round_up=True)
+    unavailable = resolve_amount(max_unavailable, replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        raise ValueError("maxSurge and maxUnavailable cannot both be 0: the deploy could not start")
+    return surge, min(unavailable, replicas)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The cluster right after one step of the deploy controller (or a boot finishing)."""
+
+    time: float
+    old_ready: int
+    new_ready: int
+    new_booting: int
+    draining: int
+
+    @property
+    def ready(self) -> int:
+        return self.old_ready + self.new_ready
+
+    @property
+    def total(self) -> int:
+        """Instances that count against the surge: booting or ready, old or new."""
+        return self.old_ready + self.new_ready + self.new_booting
+
+
+def rolling_deploy(
+    env: simpy.Environment,
+    cluster: Cluster,
+    replicas: int,
+    surge: int,
+    unavailable: int,
+    boot_time: float,
+    drain: bool,
+    history: list[Snapshot],
+) -> Iterator[simpy.Event]:
+    """The deploy controller, as one SimPy process: launch new, retire old, within the bounds."""
+
+    def note() -> None:
+        state = [(i.version, i.state) for i in cluster.instances]
+        history.append(
+            Snapshot(
+                env.now,
+                state.count((1, READY)),
+                state.count((2, READY)),
+                state.count((2, BOOTING)),
+                sum(s == DRAINING for _, s in state),
+            )
+        )
+
+    old: list[MortalInstance] = cluster.in_state(READY)
+    new: list[MortalInstance] = []
+    note()
+    while True:
+        changed = False
+        while len(old) + len(new) < replicas + surge and len(new) < replicas:
+            new.append(cluster.launch(boot_time, version=2))  # scale up the new version
+            changed = True
+        new_ready = sum(instance.state == READY for instance in new)
+        while old and len(old) - 1 + new_ready >= replicas - unavailable:
+            cluster.retire(old.pop(0), drain)  # scale down the old version, oldest first
+            changed = True
+        if changed:
+            note()
+        elif not old and new_ready == replicas:
+            return  # every instance is new and ready
+        else:
+            yield cluster.next_ready()  # wait for a new instance to finish booting
+            note()
+
+
+@dataclass(frozen=True)
+class DeployScenario:
+    """The knobs of one run: sessions and routing, the deploy's bounds, boot, traffic."""
+
+    store: str = "memory"
+    policy: str = "sticky"
+    replicas: int = 4
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+    boot_time: float = 10.0
+    drain: bool = True
+    deploy_at: float = 60.0
+    duration: float = 240.0
+    users: int = 200
+    think_time: float = 10.0
+    service_rate: float = 10.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ValueError(f"unknown session store {self.store!r}; use memory or shared")
+        if self.policy not in POLICY_NAMES:
+            raise ValueError(
+                f"unknown policy {self.policy!r}; use one of {', '.join(POLICY_NAMES)}"
+            )
+        for name in ("replicas", "users"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name in ("duration", "think_time", "service_rate", "deploy_at"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (math.isfinite(self.boot_time) and self.boot_time >= 0):
+            raise ValueError(f"boot_time must be a number ≥ 0, got {self.boot_time!r}")
+        if self.deploy_at >= self.duration:
+            raise ValueError(
+                f"the deploy at {self.deploy_at:g} starts after the last request "
+                f"(duration {self.duration:g}): it could not change anything"
+            )
+        surge_and_unavailable(self.replicas, self.max_surge, self.max_unavailable)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(surge, unavailable) as instance counts."""
+        return surge_and_unavailable(self.replicas, self.max_surge, self.max_unavailable)
+
+
+@dataclass(frozen=True)
+class DeployTimeline:
+    times: list[float] = field(default_factory=list)
+    old_ready: list[int] = field(default_factory=list)
+    new_ready: list[int] = field(default_factory=list)
+    booting: list[int] = field(default_factory=list)
+    draining: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What one deploy measured (counts are ints)."""
+
+    scenario: DeployScenario
+    surge: int
+    unavailable: int
+    requests: int
+    requests_completed: int
+    failed_requests: int
+    failed_in_flight: int
+    failed_queued: int
+    failed_no_instance: int
+    logins: int
+    session_misses: int
+    users_forced_to_login: int
+    users_logged_out_twice: int
+    sessions_lost: int
+    sessions_at_deploy: int
+    deploy_finished: float | None  # when every instance was new and ready
+    max_total: int  # most instances booting or ready at once (≤ replicas + surge)
+    min_ready: int  # fewest ready at once (≥ replicas − unavailable)
+    history: list[Snapshot]
+    response: ResponseStats
+    timeline: DeployTimeline
+
+    events: list[ClusterEvent] = field(default_factory=list, repr=False)
+    lost_sessions: list[tuple[float, int, int]] = field(default_factory=list, repr=False)
+
+    @property
+    def deploy_time(self) -> float | None:
+        finished = self.deploy_finished
+        return None if finished is None else finished - self.scenario.deploy_at
+
+    def summary(self) -> str:
+        s = self.scenario
+        took = f"{self.deploy_time:.0f} s" if self.deploy_time is not None else "unfinished"
+        return (
+            f"{s.store} sessions, {s.policy}: {s.replicas} replicas, surge {self.surge}, "
+            f"unavailable {self.unavailable}, boot {s.boot_time:g} s → deploy took {took}, "
+            f"{self.min_ready}–{self.max_total} instances\n"
+            f"sessions lost {self.sessions_lost} of {self.sessions_at_deploy}, users forced to "
+            f"log in again {self.users_forced_to_login} ({self.users_logged_out_twice} twice), "
+            f"failed requests {self.failed_requests}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.scenario
+        summary: dict[str, Any] = {
+            key: getattr(s, key)
+            for key in (
+                "store",
+                "policy",
+                "replicas",
+                "max_surge",
+                "max_unavailable",
+                "boot_time",
+                "drain",
+                "deploy_at",
+                "duration",
+                "users",
+                "think_time",
+                "service_rate",
+                "seed",
+            )
+        }
+        summary |= {
+            "surge": self.surge,
+            "unavailable": self.unavailable,
+            "requests": self.requests,
+            "requests_completed": self.requests_completed,
+            "failed_requests": self.failed_requests,
+            "failed_in_flight": self.failed_in_flight,
+            "failed_queued": self.failed_queued,
+            "failed_no_instance": self.failed_no_instance,
+            "logins": self.logins,
+            "session_misses": self.session_misses,
+            "users_forced_to_login": self.users_forced_to_login,
+            "users_logged_out_twice": self.users_logged_out_twice,
+            "sessions_at_deploy": self.sessions_at_deploy,
+            "sessions_lost": self.sessions_lost,
+            "deploy_finished": _round(self.deploy_finished),
+            "deploy_time": _round(self.deploy_time),
+            "max_total": self.max_total,
+            "min_ready": self.min_ready,
+            "mean_response": _round(self.response.mean),
+            "p99_response": _round(self.response.p99),
+        }
+        return summary
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 6) if value is not None and math.isfinite(value) else None
+
+
+def draw_requests(scenario: DeployScenario) -> list[Request]:
+    """Each user sends requests at random, about one every ``think_time`` seconds."""
+    streams = random.Random(scenario.seed)
+    think_rng, service_rng = (random.Random(streams.getrandbits(64)) for _ in range(2))
+    sends = [
+        (when, user)
+        for user in range(scenario.users)
+        for when in poisson_times(think_rng, 1.0 / scenario.think_time, 0.0, scenario.duration)
+    ]
+    sends.sort()
+    return [
+        Request(number, user, when, service_rng.expovariate(scenario.service_rate))
+        for number, (when, user) in enumerate(sends)
+    ]
+
+
+def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> DeployResult:
+    """Run one rolling deploy (``DeployScenario`` fields as keyword arguments) and measure it."""
+    if scenario is None:
+        scenario = DeployScenario(**overrides)
+    elif overrides:
+        scenario = replace(scenario, **overrides)
+    s = scenario
+    surge, unavailable = s.bounds
+    requests = draw_requests(s)
+
+    env = simpy.Environment()
+    metrics = LifecycleMetrics(env, len(requests))
+    book = SessionBook(make_store(s.store))
+    policy = make_policy(s.policy)
+    policy.reset()
+    policy_rng = random.Random(random.Random(s.seed).getrandbits(64) ^ 0xDE91)
+    cluster = Cluster.start(
+        env,
+        s.replicas,
+        policy,
+        policy_rng,
+        metrics,
+        on_routed=book.request_reaches,
+        on_lost=book.instance_lost,
+    )
+    history: list[Snapshot] = []
+    at_deploy: list[int] = []
+    finished: list[float] = []
+
+    def deploy() -> Iterator[simpy.Event]:
+        yield env.timeout(s.deploy_at)
+        at_deploy.append(len(book.store))
+        yield from rolling_deploy(
+            env, cluster, s.replicas, surge, unavailable, s.boot_time, s.drain, history
+        )
+        finished.append(env.now)
+
+    env.process(deploy())
+    env.process(replay(env, requests, cluster.balancer))
+    rows: list[tuple] = []
+
+    def probe() -> tuple:
+        state = [(i.version, i.state) for i in cluster.instances]
+        return (
+            state.count((1, READY)),
+            state.count((2, READY)),
+            state.count((2, BOOTING)),
+            sum(st == DRAINING for _, st in state),
+            len(book.store),
+        )
+
+    env.process(sample(env, SAMPLE_EVERY, probe, rows))
+    env.run(until=metrics.done)
+
+    times_lost: dict[int, int] = {}
+    for _, user, _ in book.lost:
+        times_lost[user] = times_lost.get(user, 0) + 1
+    columns = list(zip(*rows, strict=True))
+    return DeployResult(
+        scenario=s,
+        surge=surge,
+        unavailable=unavailable,
+        requests=len(requests),
+        requests_completed=len(metrics.response_times),
+        failed_requests=metrics.failed,
+        failed_in_flight=metrics.failures["in_flight"],
+        failed_queued=metrics.failures["queued"],
+        failed_no_instance=metrics.failures["no_instance"],
+        logins=book.logins,
+        session_misses=book.misses,
+        users_forced_to_login=len(book.forced),
+        users_logged_out_twice=sum(count >= 2 for count in times_lost.values()),
+        sessions_lost=len(book.lost),
+        sessions_at_deploy=at_deploy[0] if at_deploy else 0,
+        deploy_finished=finished[0] if finished else None,
+        max_total=max((snap.total for snap in history), default=s.replicas),
+        min_ready=min((snap.ready for snap in history), default=s.replicas),
+        history=history,
+        response=ResponseStats.of(metrics.response_times),
+        timeline=DeployTimeline(*(list(column) for column in columns)),
+        events=list(cluster.events),
+        lost_sessions=list(book.lost),
+    )

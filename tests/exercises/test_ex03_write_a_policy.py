@@ -1,0 +1,69 @@
+"""Lesson 03's check fails on the starter as stored in the notebook and passes on the solution."""
+
+import random
+
+from notebook_cells import run_starter
+
+from labs.exercises.ex03_write_a_policy import check_policy
+from labs.solutions.ex03_write_a_policy import my_policy
+
+
+def test_check_fails_on_the_stored_starter() -> None:
+    report = check_policy(run_starter("03_load_balancing.ipynb")["my_policy"])
+    assert not report.passed
+    assert report.hint
+    assert "✗ clearly better than random" in report.text()
+
+
+def test_check_passes_on_the_solution() -> None:
+    report = check_policy(my_policy)
+    assert report.passed
+    assert len(report.lines) == 7
+
+
+def test_solution_joins_a_shortest_queue() -> None:
+    rng = random.Random(1)
+    assert my_policy([3, 0, 5, 2], rng) == 1
+    assert {my_policy([2, 1, 1, 4], rng) for _ in range(40)} == {1, 2}
+
+
+def test_power_of_two_choices_is_close_enough_to_pass() -> None:
+    def power_of_two(queue_lengths, rng):
+        first, second = rng.sample(range(len(queue_lengths)), 2)
+        return first if queue_lengths[first] <= queue_lengths[second] else second
+
+    assert check_policy(power_of_two).passed
+
+
+def test_round_robin_beats_random_but_is_not_close_to_least_connections() -> None:
+    turn = iter(range(10**9))
+    report = check_policy(lambda queue_lengths, rng: next(turn) % len(queue_lengths))
+    assert not report.passed
+    assert "✓ clearly better than random" in report.text()
+    assert "✗ close to least connections" in report.text()
+
+
+def test_sending_everything_to_one_instance_fails_everything() -> None:
+    report = check_policy(lambda queue_lengths, rng: 0)
+    assert not report.passed
+    assert sum(not line.ok for line in report.lines) == 3
+
+
+def test_bad_answers_are_reported_not_raised() -> None:
+    out_of_range = check_policy(lambda queue_lengths, rng: len(queue_lengths))
+    assert not out_of_range.passed and "yours: 4" in out_of_range.text()
+    wrong_type = check_policy(lambda queue_lengths, rng: "instance 0")
+    assert not wrong_type.passed and "'instance 0'" in wrong_type.text()
+    crashing = check_policy(lambda queue_lengths, rng: queue_lengths[10])
+    assert not crashing.passed and "IndexError" in crashing.text()
+
+
+def test_a_policy_that_fails_only_inside_the_simulation_is_reported() -> None:
+    def fine_at_first(queue_lengths, rng):
+        if sum(queue_lengths) > 30:  # never in the sample calls, soon in the simulation
+            raise RuntimeError("surprise")
+        return 0
+
+    report = check_policy(fine_at_first)
+    assert not report.passed
+    assert "simulating your policy: raised RuntimeError" in report.text()

@@ -1,0 +1,184 @@
+"""The HPA rule (tolerance, stabilization window, min/max) and the spike scenario."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulations.autoscale import AutoscaleScenario, run_autoscale
+from simulations.autoscaler import (
+    HorizontalAutoscaler,
+    clamp,
+    desired_replicas,
+    stabilized,
+)
+
+# --- the rule, as pure functions ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "metric", "target", "expected"),
+    [
+        (4, 0.9, 0.6, 6),  # 4 × 1.5 = 6 exactly (not 7 from 1.5000000000000002)
+        (5, 1.0, 0.6, 9),  # ceil(8.33)
+        (10, 0.3, 0.6, 5),
+        (3, 0.1, 0.6, 1),  # ceil(0.5)
+        (4, 0.0, 0.6, 0),  # idle: the clamp, not the rule, keeps a minimum
+        (7, 0.6, 0.6, 7),
+    ],
+)
+def test_desired_replicas_is_ceil_of_current_times_ratio(
+    current: int, metric: float, target: float, expected: int
+) -> None:
+    assert desired_replicas(current, metric, target) == expected
+
+
+def test_the_tolerance_band_keeps_the_current_count() -> None:
+    assert desired_replicas(10, 0.66, 0.6) == 10  # ratio 1.1: on the edge, still no change
+    assert desired_replicas(10, 0.54, 0.6) == 10  # ratio 0.9
+    assert desired_replicas(10, 0.67, 0.6) == 12  # ratio 1.117: ceil(11.17)
+    assert desired_replicas(10, 0.53, 0.6) == 9  # ratio 0.883: ceil(8.83)
+    assert desired_replicas(10, 0.66, 0.6, tolerance=0.0) == 11
+    assert desired_replicas(10, 0.9, 0.6, tolerance=0.6) == 10
+
+
+def test_bad_rule_inputs_are_refused() -> None:
+    for args in [(4, 0.5, 0.0), (4, -0.1, 0.6), (-1, 0.5, 0.6)]:
+        with pytest.raises(ValueError):
+            desired_replicas(*args)
+
+
+def test_stabilization_takes_the_highest_recommendation_of_the_window() -> None:
+    history = [(0.0, 9), (100.0, 7), (200.0, 5)]
+    assert stabilized(history, 250.0, 300.0, 3) == 9  # 9 from t=0 is still in the window
+    assert stabilized(history, 301.0, 300.0, 3) == 7  # t=0 fell out
+    assert stabilized(history, 250.0, 300.0, 12) == 12  # scaling up passes straight through
+    assert stabilized(history, 250.0, 0.0, 3) == 3  # no window: follow the rule at once
+
+
+def test_clamp_keeps_min_and_max() -> None:
+    assert [clamp(n, 2, 10) for n in (0, 1, 2, 6, 10, 11, 40)] == [2, 2, 2, 6, 10, 10, 10]
+
+
+def test_the_autoscaler_scales_up_at_once_and_down_only_after_the_window() -> None:
+    hpa = HorizontalAutoscaler(target=0.5, min_replicas=2, max_replicas=8)
+    assert hpa.recommend(0.0, 4, 1.0) == 8  # ceil(4 × 2) = 8, at once
+    assert hpa.recommend(15.0, 8, 1.0) == 8  # wants 16, the max says 8
+    assert hpa.recommend(30.0, 8, 0.1) == 8  # wants 2, but 16 was asked 15 s ago
+    assert hpa.recommend(299.0, 8, 0.1) == 8
+    assert hpa.recommend(316.0, 8, 0.1) == 2  # every high recommendation is > 300 s old
+    assert hpa.recommend(331.0, 2, 0.0) == 2  # wants 0: the min says 2
+
+
+def test_bad_autoscaler_settings_are_refused() -> None:
+    for settings in [
+        {"target": 0},
+        {"tolerance": 1.5},
+        {"min_replicas": 5, "max_replicas": 4},
+        {"min_replicas": 0},
+        {"stabilization_window": -1},
+    ]:
+        with pytest.raises(ValueError):
+            HorizontalAutoscaler(**settings)
+
+
+# --- the spike scenario -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return run_autoscale()
+
+
+def test_the_cluster_starts_right_for_the_base_load_and_waits_for_the_spike(default_run) -> None:
+    s = default_run.scenario
+    assert s.initial_replicas == 6  # 3.25 req/s / (1 req/s × 0.6) = 5.4 → 6
+    assert default_run.first_scale_out >= s.spike_at  # seed 0: steady until the spike
+    # A new instance serves exactly one boot time after the autoscaler asked for it.
+    assert default_run.first_new_ready - default_run.first_scale_out == s.boot_time
+    assert default_run.peak_replicas > 2 * s.initial_replicas
+    spike_end = s.spike_at + s.spike_duration
+    assert default_run.first_scale_in >= spike_end  # the 300 s window holds the instances
+    assert default_run.final_replicas < default_run.peak_replicas
+
+
+def test_replicas_stay_within_min_and_max() -> None:
+    result = run_autoscale(max_replicas=9, min_replicas=3, spike_factor=0.2, spike_at=200)
+    running = [r + b for r, b in zip(result.timeline.ready, result.timeline.booting, strict=True)]
+    assert max(running) <= 9 and min(result.timeline.ready) >= 3
+    assert all(3 <= d.desired <= 9 for d in result.decisions)
+    capped = run_autoscale(max_replicas=9)
+    assert capped.peak_replicas == 9
+
+
+def test_without_a_stabilization_window_scale_in_comes_much_sooner() -> None:
+    patient = run_autoscale(store="shared", policy="least_connections")
+    hasty = run_autoscale(store="shared", policy="least_connections", stabilization_window=0)
+    assert hasty.first_scale_in < patient.first_scale_in - 200
+    assert hasty.instances_retired > patient.instances_retired  # it also flaps more
+
+
+def test_a_longer_boot_time_means_a_worse_spike() -> None:
+    quick = run_autoscale(store="shared", policy="least_connections", boot_time=5)
+    slow = run_autoscale(store="shared", policy="least_connections", boot_time=120)
+    assert slow.spike_response.p99 > 2 * quick.spike_response.p99
+
+
+def test_memory_scale_in_loses_sessions_draining_or_not_shared_loses_none() -> None:
+    drained = run_autoscale(store="memory", policy="sticky")
+    stopped = run_autoscale(store="memory", policy="sticky", drain=False)
+    shared = run_autoscale(store="shared", policy="least_connections", drain=False)
+    assert drained.sessions_lost > 0 and drained.users_forced_to_login > 0
+    # Draining finishes requests, not sessions: the very same sessions are lost either way.
+    assert stopped.sessions_lost == drained.sessions_lost
+    assert drained.failed_requests == 0
+    assert shared.sessions_lost == shared.session_misses == shared.users_forced_to_login == 0
+    assert shared.failed_requests > 0  # no draining: what a stopped instance held fails
+    drained_shared = run_autoscale(store="shared", policy="least_connections")
+    assert drained_shared.failed_requests == 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"drain": False},
+        {"store": "shared", "policy": "round_robin", "drain": False},
+        {"spike_factor": 0.3, "policy": "least_connections", "drain": False},
+    ],
+    ids=str,
+)
+def test_accounting_every_request_ends_and_lost_sessions_left_with_their_instance(
+    config: dict,
+) -> None:
+    from simulations.autoscale import draw_requests
+
+    result = run_autoscale(**config)
+    assert result.requests == len(draw_requests(AutoscaleScenario(**config)))
+    assert result.requests == result.requests_completed + result.failed_requests
+    assert result.failed_requests == result.failed_in_flight + result.failed_queued
+    assert result.failed_no_instance == 0
+    assert result.users_forced_to_login <= result.session_misses
+
+
+def test_same_seed_same_result() -> None:
+    assert run_autoscale(seed=7).to_dict() == run_autoscale(seed=7).to_dict()
+    assert run_autoscale(seed=7).to_dict() != run_autoscale(seed=8).to_dict()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"store": "disk"},
+        {"spike_factor": 1},
+        {"spike_factor": 0},
+        {"spike_at": 1200},
+        {"min_replicas": 9, "max_replicas": 4},
+        {"tolerance": 1},
+        {"sync_period": 0},
+        {"boot_time": -1},
+        {"users": 0},
+    ],
+)
+def test_bad_scenarios_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        AutoscaleScenario(**bad)

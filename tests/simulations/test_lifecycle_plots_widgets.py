@@ -1,0 +1,82 @@
+"""Lessons 04–05's figures draw what the results say, and their explorers redraw."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+
+from simulations import compare_stores, run_autoscale, run_deploy
+from simulations.lifecycle_plots import plot_autoscale, plot_crash, plot_damage, plot_deploy
+from simulations.lifecycle_widgets import AutoscaleExplorer, CrashExplorer
+from simulations.widgets import EXPLORERS
+
+PNG = b"\x89PNG"
+
+
+def small(fig: plt.Figure) -> bool:
+    width, height = fig.get_size_inches()
+    return width <= 9 and height <= 4
+
+
+def test_plot_crash_draws_one_line_per_setup_from_the_timeline() -> None:
+    setups = compare_stores(crash_at=50, users=200)
+    fig = plot_crash(setups)
+    try:
+        sessions_ax, logins_ax = fig.axes
+        assert logins_ax.get_ylabel() == "forced re-logins so far"
+        lines = [line for line in sessions_ax.get_lines() if line.get_label() in setups]
+        assert [line.get_label() for line in lines] == list(setups)
+        for line, result in zip(lines, setups.values(), strict=True):
+            assert list(line.get_ydata()) == result.timeline.sessions
+        assert small(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_plot_damage_labels_every_bar_with_its_count() -> None:
+    runs = {"memory": run_deploy(users=80), "shared": run_deploy(users=80, store="shared")}
+    fig = plot_damage(runs)
+    try:
+        lost = fig.axes[0]
+        texts = [text.get_text() for text in lost.texts]
+        assert texts == [str(runs["memory"].sessions_lost), "0"]
+        assert small(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_plot_autoscale_and_plot_deploy_show_the_run() -> None:
+    spike = run_autoscale(seed=3)
+    deploy = run_deploy(users=80)
+    for fig, title_has in (
+        (plot_autoscale(spike), f"{spike.initial_replicas} → {spike.peak_replicas}"),
+        (plot_deploy(deploy), f"took {deploy.deploy_time:.0f} s"),
+    ):
+        try:
+            assert title_has in fig.axes[0].get_title()
+            assert small(fig)
+        finally:
+            plt.close(fig)
+
+
+def test_the_explorers_redraw_when_a_control_changes() -> None:
+    crash = CrashExplorer(users=200)
+    first = bytes(crash.image.value)
+    assert first.startswith(PNG)
+    crash.controls["store"].value = "shared"
+    assert bytes(crash.image.value) != first and "shared sessions" in crash.summary.value
+    crash.controls["instances"].value = 2
+    crash.controls["crashes"].value = 5  # more than there are: every instance crashes
+    assert "2 of 2 instances crash" in crash.summary.value
+    spike = AutoscaleExplorer()
+    before = spike.summary.value
+    spike.controls["store"].value = "shared"
+    assert spike.summary.value != before and bytes(spike.image.value).startswith(PNG)
+
+
+def test_the_explorers_are_registered_for_the_bench() -> None:
+    assert EXPLORERS["crash_explorer"] is CrashExplorer
+    assert EXPLORERS["autoscale_explorer"] is AutoscaleExplorer

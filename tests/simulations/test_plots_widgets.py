@@ -1,0 +1,96 @@
+"""Figures and the balance explorer: they draw what the results say, and the widget redraws."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+
+from simulations import compare_policies, run_balance
+from simulations.bench import bare_resource_model, bare_store_model
+from simulations.cli import main
+from simulations.plots import plot_policy_comparison, plot_run
+from simulations.widgets import EXPLORERS, BalanceExplorer, balance_explorer
+
+PNG = b"\x89PNG"
+
+
+def test_plot_run_draws_queues_and_response_times() -> None:
+    result = run_balance("random", instances=3, arrival_rate=2.1, requests=2_000, seed=1)
+    fig = plot_run(result)
+    try:
+        queues, responses = fig.axes
+        assert len(queues.get_lines()) == 3
+        assert max(max(line.get_ydata()) for line in queues.get_lines()) == max(
+            map(max, result.queues.lengths)
+        )
+        labels = [line.get_label() for line in responses.get_lines()]
+        assert any(label.startswith("theory mean") for label in labels)
+        assert any(f"{result.response.p99:.2f}" in label for label in labels)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("metric", ["mean", "p99"])
+def test_policy_comparison_has_one_line_per_policy(metric: str) -> None:
+    runs = compare_policies(("random", "least_connections"), (0.5, 0.8), requests=1_000)
+    fig = plot_policy_comparison(runs, metric)
+    try:
+        labels = [line.get_label() for line in fig.axes[0].get_lines()]
+        assert labels[:2] == ["random", "least_connections"]
+        random_line = fig.axes[0].get_lines()[0]
+        assert list(random_line.get_xdata()) == pytest.approx([0.5, 0.8])
+        assert list(random_line.get_ydata()) == [
+            getattr(r.response, metric) for r in runs["random"]
+        ]
+    finally:
+        plt.close(fig)
+
+
+def test_explorer_redraws_when_a_control_changes() -> None:
+    explorer = BalanceExplorer(requests=1_000)
+    first_image, first_summary = bytes(explorer.image.value), explorer.summary.value
+    assert first_image.startswith(PNG)
+    assert "random, 4 instances, load 80%" in first_summary
+    explorer.controls["policy"].value = "least_connections"
+    assert "least_connections" in explorer.summary.value
+    assert bytes(explorer.image.value) != first_image
+    explorer.controls["instances"].value = 8
+    assert "8 instances" in explorer.summary.value
+
+
+def test_explorer_redraw_returns_the_run_it_shows() -> None:
+    explorer = BalanceExplorer(requests=500, seed=2)
+    result = explorer.redraw()
+    assert result.requests_completed == 500
+    assert f"{result.response.p99:.2f}" in explorer.summary.value
+
+
+def test_every_explorer_is_registered_for_the_bench() -> None:
+    assert EXPLORERS["balance_explorer"] is BalanceExplorer
+    assert balance_explorer(requests=200).children  # a displayable widget
+
+
+def test_bare_models_simulate_the_same_system() -> None:
+    # Both baselines are M/M/1 per instance under random routing: ≈ 3.33 s at ρ = 0.7
+    # (20,000 requests: a few % of noise, so 15% is a loose but meaningful check).
+    for model in (bare_store_model, bare_resource_model):
+        assert model(4, 2.8, 1.0, 20_000, 1, "random") == pytest.approx(1 / 0.3, rel=0.15)
+        assert model(4, 2.8, 1.0, 20_000, 1, "round_robin") < 2.6  # E_4/M/1: 2.24 s
+
+
+def test_bench_reports_ratios_and_redraw_times(capsys) -> None:
+    assert main(["bench", "--requests", "2000", "--repeat", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["overhead"]) == {"random", "round_robin"}
+    assert all(ratio > 0 for ratio in result["overhead"].values())
+    assert len(result["models"]) == 6
+    assert [row["widget"] for row in result["redraws"]] == list(EXPLORERS)
+    assert isinstance(result["within_budget"], bool)
+    assert main(["bench", "--requests", "2000", "--repeat", "1"]) == 0
+    assert "overhead (random)" in capsys.readouterr().out
