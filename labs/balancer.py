@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -110,11 +111,12 @@ class LoadBalancer:
         with self._lock:
             up = [b for b in self.backends if b.is_up(now)]
             pool = up or list(self.backends)  # everyone looks down: try them all anyway
+            pinned = [b for b in up if self.policy == "sticky" and b.id == route]
+            if pinned:  # its own instance is up: the round-robin turn is not used
+                return pinned + [b for b in pool if b not in pinned]
             start = self._next % len(pool)
             self._next += 1
-        order = pool[start:] + pool[:start]
-        pinned = [b for b in up if self.policy == "sticky" and b.id == route]
-        return pinned + [b for b in order if b not in pinned]
+        return pool[start:] + pool[:start]
 
     def mark_down(self, backend: Backend) -> None:
         with self._lock:
@@ -156,7 +158,7 @@ class LoadBalancer:
                     connection.endheaders(body)
                     response = connection.getresponse()
                     content = response.read()
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     # The instance died with the request in its hands. Retrying is safe only if
                     # doing the request twice does no harm (nginx does the same).
                     self.mark_down(backend)
@@ -182,9 +184,8 @@ class LoadBalancer:
     def start(self) -> LoadBalancer:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((self._host, self._port), _ProxyHandler)
-        server.daemon_threads = True
-        server.balancer = self  # type: ignore[attr-defined]
+        server = _Server((self._host, self._port), _ProxyHandler)
+        server.balancer = self
         self._server = server
         self._stopping.clear()
         serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="balancer")
@@ -218,6 +219,16 @@ class LoadBalancer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    balancer: LoadBalancer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up is not worth a traceback in the lesson's output."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class _ProxyHandler(BaseHTTPRequestHandler):
     """One client connection: read the request, let the balancer forward it, write the answer."""
 
@@ -226,7 +237,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     server_version = "course-balancer"
 
     def _proxy(self) -> None:
-        balancer: LoadBalancer = self.server.balancer  # type: ignore[attr-defined]
+        balancer = self.server.balancer  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._error(411, "send the body with a Content-Length")

@@ -38,6 +38,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from labs.process_cluster import ProcessCluster  # noqa: F401
+
 POLICIES = ("round_robin", "random", "sticky")
 ROUTE_COOKIE = "route"
 INSTANCE_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

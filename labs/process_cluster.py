@@ -22,6 +22,12 @@ What it starts, and stops again even after an error (no process, port or file le
   ``policy="sticky"`` pins each user to the instance that served them, with a ``route`` cookie
   (COURSE_DESIGN §7b).
 
+``stop()`` (or leaving the ``with``) is abrupt on purpose: SIGKILL to every process group, since
+a lab cluster has nothing to save and lessons must stay quick; a graceful stop of one instance
+is ``terminate``. A cluster never stopped is stopped when Python exits (a kernel restart too).
+If that Python is killed hard instead, the instances notice and stop themselves
+(``labs.gunicorn_conf``); nginx cannot, and would be left running.
+
 The instances share fixed secrets (``SECRET_KEY``, ``JWT_SECRET``) so that any of them accepts
 what another signed. They are course values for a cluster that only listens on loopback; set
 those variables in the environment to use your own.

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from simulations.sticky import STICKY_POLICIES, StickyResult, run_sticky
 
-WIDGET_REQUESTS = 4_000  # ~2000 s of traffic at the default load: enough for a hot spot to show
+WIDGET_REQUESTS = 3_000  # ~1500 s of traffic at the default load: enough for a hot spot to show
 MAX_INSTANCES = 12
 
 
