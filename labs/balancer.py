@@ -124,17 +124,21 @@ class LoadBalancer:
             self.marked_down[backend.id] += 1
 
     def check_health(self) -> None:
-        """Ask every instance ``GET /readyz`` once; only a 200 keeps it in the pool."""
+        """Ask every instance ``GET /readyz`` once: a 200 keeps it in the pool, a no removes it.
+
+        An answer that is slow to come is no answer: a busy instance is not a dead one.
+        """
         for backend in self.backends:
-            connection = http.client.HTTPConnection(backend.host, backend.port, timeout=1.0)
+            connection = http.client.HTTPConnection(backend.host, backend.port, timeout=2.0)
             try:
                 connection.request("GET", "/readyz")
-                ready = connection.getresponse().status == 200
-            except OSError:
-                ready = False
+                backend.ready = connection.getresponse().status == 200
+            except TimeoutError:
+                pass
+            except (OSError, http.client.HTTPException):  # refused, reset: not serving
+                backend.ready = False
             finally:
                 connection.close()
-            backend.ready = ready
 
     # --- forwarding --------------------------------------------------------------------------
 

@@ -162,6 +162,13 @@ def check_spot_the_state(answer: object) -> CheckReport:
             "Write the numbers of the snippets that keep state, e.g. keeps_state = {1, 2}.",
         )
         return report.show()
+    if not numbers:
+        report.expect(
+            False,
+            "your set is empty: you say no snippet keeps state (read them again: some do)",
+            HINT,
+        )
+        return report.show()
     unknown = sorted(numbers - {snippet.number for snippet in SNIPPETS})
     if unknown:
         report.expect(False, f"there is no snippet {unknown} (they are numbered 1 to 6)", HINT)

@@ -133,7 +133,7 @@ def test_an_expiry_the_test_forces_with_the_client(make_app, store: redis.Redis)
     assert client.get("/me").status_code == 401
 
 
-# --- session ids: fresh at login, dead after logout ------------------------------------------------
+# --- session ids: fresh at login, dead after logout -------------------------------------------
 
 
 def test_a_new_login_deletes_the_old_session(make_app, store: redis.Redis) -> None:
@@ -239,7 +239,7 @@ def dead_store() -> redis.Redis:
 
 
 def test_an_unreachable_redis_is_503_json_and_healthz_stays_200(dead_store: redis.Redis) -> None:
-    client = create_app("A", redis=dead_store).test_client()
+    client = create_app("A", redis=dead_store).test_client(use_cookies=False)
     for response in (
         client.get("/readyz"),
         client.post("/login", json={"username": "alice", "password": "wonderland"}),

@@ -158,6 +158,11 @@ def test_accounting_every_request_ends_and_lost_sessions_left_with_their_instanc
     assert result.failed_requests == result.failed_in_flight + result.failed_queued
     assert result.failed_no_instance == 0
     assert result.users_forced_to_login <= result.session_misses
+    removed = {(e.time, e.instance) for e in result.events if e.kind in ("drain", "stop")}
+    assert all((time, instance) in removed for time, _, instance in result.lost_sessions)
+    assert result.sessions_lost == len(result.lost_sessions)
+    if result.scenario.store == "shared":
+        assert result.sessions_lost == 0
 
 
 def test_same_seed_same_result() -> None:
