@@ -104,7 +104,10 @@ class EmbeddedRedisServer:
             )
             self._server = server
             self._thread = threading.Thread(
-                target=server.serve_forever, name="embedded-redis", daemon=True
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() waits at most one poll
+                name="embedded-redis",
+                daemon=True,
             )
             self._thread.start()
         return self
