@@ -61,6 +61,17 @@ def resolve_factory(app: str | ModuleType | AppFactory) -> AppFactory:
     raise TypeError("give a lab app module, its dotted name, or a create_app-like factory")
 
 
+def describe(response: TestResponse) -> str:
+    """One line for a lesson: ``POST /login → instance A: 200 {'user': 'alice'}``."""
+    request = response.request
+    body = response.get_json(silent=True)
+    shown = body if body is not None else response.get_data(as_text=True)
+    return (
+        f"{request.method:<4} {request.path:<11} → instance {response.headers.get('X-Instance')}: "
+        f"{response.status_code} {shown}"
+    ).rstrip()
+
+
 class LocalCluster:
     """``instances`` instances of one lab app behind a balancer, all in this process."""
 

@@ -119,7 +119,9 @@ def create_app(
         items = add_to_cart(items, sku, qty)  # validates the limits; 400 if exceeded
         # HINCRBY adds atomically (two instances adding at once both count) and keeps the TTL;
         # EXPIRE again in the same transaction so a session that expired a moment ago cannot
-        # come back as a key without one.
+        # come back as a key without one. (The limits were checked on the cart read above, so
+        # two adds at the very same moment could overshoot them once; WATCH or a Lua script
+        # would close that gap, at the cost of a longer lesson.)
         pipe = store.pipeline()
         pipe.hincrby(key, ITEM_PREFIX + sku, qty).expire(key, ttl)
         items[sku], _ = pipe.execute()

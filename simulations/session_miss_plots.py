@@ -22,7 +22,13 @@ def draw_miss_rates(
     counts = sorted({run.instances for series in runs.values() for run in series})
     if theory and counts:
         fine = [counts[0] + (counts[-1] - counts[0]) * k / 100 for k in range(101)]
-        ax.plot(fine, [1 - 1 / n for n in fine], "k--", lw=1, label="theory: 1 − 1/N")
+        ax.plot(
+            fine,
+            [1 - 1 / n for n in fine],
+            "k--",
+            lw=1,
+            label="theory, sessions in memory: 1 − 1/N",
+        )
     for label, series in runs.items():
         ax.plot(
             [run.instances for run in series],
@@ -34,7 +40,7 @@ def draw_miss_rates(
     ax.set(xlabel="instances N", ylabel="requests that find no session", ylim=(-0.03, 1.03))
     ax.set_xticks(counts)
     ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center right")
     return ax
 
 

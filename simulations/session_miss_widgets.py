@@ -41,14 +41,20 @@ class MissRateView:
         self.figure = Figure(figsize=(8, 3), dpi=80)
         self.ax = self.figure.add_subplot()
         fine = [1 + (MAX_INSTANCES - 1) * k / 100 for k in range(101)]
-        self.ax.plot(fine, [1 - 1 / n for n in fine], "k--", lw=1, label="theory (memory): 1 − 1/N")
+        self.ax.plot(
+            fine,
+            [1 - 1 / n for n in fine],
+            "k--",
+            lw=1,
+            label="theory, sessions in memory: 1 − 1/N",
+        )
         (self.curve,) = self.ax.plot([], [], "o-", ms=4, label="simulated")
         (self.chosen,) = self.ax.plot([], [], "o", ms=12, mfc="none", mec="tab:red", mew=2)
         self.ax.set(xlabel="instances N", ylabel="requests that find no session")
         self.ax.set(xlim=(0.5, MAX_INSTANCES + 0.5), ylim=(-0.03, 1.03))
         self.ax.set_xticks(range(1, MAX_INSTANCES + 1))
         self.ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-        self.ax.legend(fontsize=8, loc="lower right")
+        self.ax.legend(fontsize=8, loc="center right")
         self.figure.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.9)
 
     def update(self, curve: list[SessionMissResult], result: SessionMissResult) -> bytes:

@@ -13,7 +13,7 @@ import redis
 from flask import Flask, jsonify
 
 from labs import stateful_app, stateless_app
-from labs.cluster import POLICIES, ROUTE_COOKIE, ClusterClient, LocalCluster
+from labs.cluster import POLICIES, ROUTE_COOKIE, ClusterClient, LocalCluster, describe
 
 ALICE = {"username": "alice", "password": "wonderland"}
 
@@ -244,3 +244,19 @@ def test_counts_can_be_reset() -> None:
     cluster.reset_counts()
     assert cluster.requests_per_instance == {}
     assert "instances=['A', 'B']" in repr(cluster)
+
+
+def test_describe_gives_one_line_per_answer() -> None:
+    cluster = LocalCluster(stateful_app, instances=2)
+    browser = cluster.client()
+    lines = [
+        describe(browser.post("/login", json=ALICE)),
+        describe(browser.get("/me")),
+        describe(browser.post("/logout")),
+    ]
+    assert lines == [
+        "POST /login      → instance A: 200 {'user': 'alice'}",
+        "GET  /me         → instance B: 401 {'error': 'not logged in (no session on this "
+        "instance)'}",
+        "POST /logout     → instance A: 204",
+    ]

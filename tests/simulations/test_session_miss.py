@@ -116,7 +116,7 @@ def test_the_figure_shows_one_line_per_label_and_the_theory() -> None:
     try:
         [ax] = fig.axes
         labels = [line.get_label() for line in ax.get_lines()]
-        assert labels == ["theory: 1 − 1/N", *POLICIES]
+        assert labels == ["theory, sessions in memory: 1 − 1/N", *POLICIES]
         assert list(ax.get_xticks()) == [1, 2, 3, 4]
         assert fig.get_size_inches()[0] <= 9 and fig.get_size_inches()[1] <= 4
     finally:
