@@ -41,12 +41,12 @@ from typing import Any
 
 import jwt
 from flask import Flask, Response, current_app, g, jsonify, request
-from redis import Redis, RedisError
+from redis import Redis
 
-from labs import lifecycle
 from labs.redis_store import get_redis
 from labs.users import verify_password
 from labs.web import (
+    add_health_routes,
     add_to_cart,
     cart_item,
     cart_json,
@@ -314,10 +314,6 @@ def create_app(
     def rejected(exc: TokenRejected) -> tuple[Response, int]:
         return unauthorized(exc.reason)
 
-    @app.errorhandler(RedisError)
-    def store_down(exc: RedisError) -> tuple[Response, int]:
-        return error(503, "the shared store (Redis) is unavailable")
-
     @app.post("/login")
     def login() -> Response | tuple[Response, int]:
         username, password = credentials()
@@ -356,18 +352,6 @@ def create_app(
     def _cart(user: str) -> dict[str, int]:
         return {sku: int(qty) for sku, qty in store.hgetall(f"cart:{user}").items()}
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify(status="ok", instance=instance_id)
-
-    @app.get("/readyz")
-    def readyz() -> Response | tuple[Response, int]:
-        if lifecycle.is_draining():
-            return error(503, "draining: not taking new requests")
-        try:
-            store.ping()
-        except (RedisError, OSError):
-            return error(503, "the shared store (Redis) is unavailable")
-        return jsonify(status="ready", instance=instance_id)
+    add_health_routes(app, store)
 
     return app

@@ -24,9 +24,16 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import Unauthorized
 
-from labs import lifecycle
 from labs.users import verify_password
-from labs.web import add_to_cart, cart_item, cart_json, create_base_app, credentials, error
+from labs.web import (
+    add_health_routes,
+    add_to_cart,
+    cart_item,
+    cart_json,
+    create_base_app,
+    credentials,
+    error,
+)
 
 COOKIE = "session"
 MAX_SESSION_ID_CHARS = 128  # a real id is 43 characters; anything far longer is garbage
@@ -102,14 +109,6 @@ def create_app(
         session["cart"] = add_to_cart(session["cart"], sku, qty)
         return cart_json(session["user"], session["cart"])
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify(status="ok", instance=instance_id)
-
-    @app.get("/readyz")
-    def readyz() -> Response | tuple[Response, int]:
-        if lifecycle.is_draining():
-            return error(503, "draining: not taking new requests")
-        return jsonify(status="ready", instance=instance_id)
+    add_health_routes(app)  # nothing shared to check
 
     return app

@@ -30,13 +30,20 @@ import secrets
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from redis import Redis, RedisError
+from redis import Redis
 from werkzeug.exceptions import Unauthorized
 
-from labs import lifecycle
 from labs.redis_store import get_redis
 from labs.users import verify_password
-from labs.web import add_to_cart, cart_item, cart_json, create_base_app, credentials, error
+from labs.web import (
+    add_health_routes,
+    add_to_cart,
+    cart_item,
+    cart_json,
+    create_base_app,
+    credentials,
+    error,
+)
 
 COOKIE = "session"
 SESSION_PREFIX = "session:"
@@ -73,10 +80,6 @@ def create_app(
         items = fields.items()
         cart = {f.removeprefix(ITEM_PREFIX): int(q) for f, q in items if f.startswith(ITEM_PREFIX)}
         return key, fields["user"], cart
-
-    @app.errorhandler(RedisError)
-    def store_down(exc: RedisError) -> tuple[Response, int]:
-        return error(503, "the shared store (Redis) is unavailable")
 
     @app.post("/login")
     def login() -> Response | tuple[Response, int]:
@@ -127,18 +130,6 @@ def create_app(
         items[sku], _ = pipe.execute()
         return cart_json(user, items)
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify(status="ok", instance=instance_id)
-
-    @app.get("/readyz")
-    def readyz() -> Response | tuple[Response, int]:
-        if lifecycle.is_draining():
-            return error(503, "draining: not taking new requests")
-        try:
-            store.ping()
-        except (RedisError, OSError):
-            return error(503, "the shared store (Redis) is unavailable")
-        return jsonify(status="ready", instance=instance_id)
+    add_health_routes(app, store)
 
     return app

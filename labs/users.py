@@ -85,8 +85,13 @@ _DUMMY_HASH = PASSWORD_HASHES["alice"]
 
 def demo_password(username: str) -> str:
     """The documented demo password for ``username`` (tests and notebooks use it)."""
-    known = {"alice": "wonderland", "bob": "builder", "carol": "singalong",
-             "dave": "deepdive", "erin": "riverbank"}
+    known = {
+        "alice": "wonderland",
+        "bob": "builder",
+        "carol": "singalong",
+        "dave": "deepdive",
+        "erin": "riverbank",
+    }
     return known.get(username, f"pass-{username}")
 
 

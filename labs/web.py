@@ -5,8 +5,9 @@ checked); this module gives them all the same manners:
 
 * every response carries ``X-Instance: <id>``;
 * every error is JSON ``{"error": "..."}`` with a 4xx code, including 404, 405,
-  413 (body too large) and 415; an unexpected bug is a JSON 500 that names no
-  internals;
+  413 (body too large) and 415; a shared store that is down is a JSON 503; an
+  unexpected bug is a JSON 500 that names no internals;
+* ``/healthz`` and ``/readyz`` come from :func:`add_health_routes`;
 * request bodies are parsed and validated by :func:`json_body` and
   :func:`cart_item`, so bad input is a clear 400, never a traceback.
 """
@@ -19,13 +20,17 @@ import warnings
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from redis.exceptions import RedisError
 from werkzeug.exceptions import BadRequest, HTTPException
+
+from labs import lifecycle
 
 MAX_BODY_BYTES = 16 * 1024
 USERNAME_MAX = 64
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 QTY_MAX = 99
 CART_MAX_LINES = 50
+STORE_DOWN = "the shared store (Redis) is unavailable"
 
 
 class InsecureDefaultWarning(UserWarning):
@@ -52,8 +57,17 @@ def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None =
         return response
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return error(exc.code or 500, exc.description or exc.name)
+    def http_error(exc: HTTPException) -> Response:
+        response, status = error(exc.code or 500, exc.description or exc.name)
+        response.status_code = status
+        for name, value in exc.get_headers():  # keep e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(RedisError)
+    def store_down(exc: RedisError) -> tuple[Response, int]:
+        return error(503, STORE_DOWN)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:  # pragma: no cover - a bug
@@ -61,6 +75,30 @@ def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None =
         return error(500, "internal error")
 
     return app
+
+
+def add_health_routes(app: Flask, store: Any = None) -> None:
+    """``/healthz`` (this process is alive) and ``/readyz`` (it can serve: not draining, store up).
+
+    Liveness checks only the process itself, so a Redis outage never gets every instance
+    restarted at once; readiness also pings the shared ``store`` when the app has one.
+    """
+    instance_id = app.config["INSTANCE_ID"]
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok", instance=instance_id)
+
+    @app.get("/readyz")
+    def readyz() -> Response | tuple[Response, int]:
+        if lifecycle.is_draining():
+            return error(503, "draining: not taking new requests")
+        if store is not None:
+            try:
+                store.ping()
+            except (RedisError, OSError):
+                return error(503, STORE_DOWN)
+        return jsonify(status="ready", instance=instance_id)
 
 
 def secret_from(config: dict[str, Any], name: str, development_default: str) -> str:

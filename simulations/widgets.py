@@ -17,9 +17,11 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.balance import BalanceResult, run_balance
+from simulations.jwt_widgets import JwtExplorer
 from simulations.lifecycle_widgets import AutoscaleExplorer, CrashExplorer
 from simulations.plots import MAX_LINES
 from simulations.policies import POLICY_NAMES
+from simulations.session_miss_widgets import SessionMissExplorer
 from simulations.sticky_widgets import StickyExplorer
 from simulations.workload import SERVICE_DISTRIBUTIONS
 
@@ -116,4 +118,6 @@ EXPLORERS: dict[str, type] = {
     "sticky_explorer": StickyExplorer,  # lesson 06, in simulations.sticky_widgets
     "crash_explorer": CrashExplorer,  # lesson 04, in simulations.lifecycle_widgets
     "autoscale_explorer": AutoscaleExplorer,  # lesson 05, in simulations.lifecycle_widgets
+    "session_miss_explorer": SessionMissExplorer,  # lesson 01, in simulations.session_miss_widgets
+    "jwt_explorer": JwtExplorer,  # lesson 07, in simulations.jwt_widgets
 }
