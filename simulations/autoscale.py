@@ -21,8 +21,7 @@ fail as well.
 from __future__ import annotations
 
 import math
-import random
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import simpy
@@ -32,17 +31,15 @@ from simulations.lifecycle import (
     BOOTING,
     DRAINING,
     READY,
-    Cluster,
     ClusterEvent,
-    LifecycleMetrics,
     poisson_times,
     replay,
     sample,
 )
-from simulations.metrics import ResponseStats
-from simulations.policies import POLICY_NAMES, make_policy
-from simulations.sessions import STORES, SessionBook, make_store
-from simulations.workload import Request
+from simulations.metrics import ResponseStats, rounded
+from simulations.sessions import check_routing, outcome_counts, start_cluster
+from simulations.validation import integer, non_negative, positive_int, positive_number
+from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 SAMPLE_EVERY = 5.0  # seconds between timeline samples
 
@@ -73,18 +70,10 @@ class AutoscaleScenario:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.store not in STORES:
-            raise ValueError(f"unknown session store {self.store!r}; use memory or shared")
-        if self.policy not in POLICY_NAMES:
-            raise ValueError(
-                f"unknown policy {self.policy!r}; use one of {', '.join(POLICY_NAMES)}"
-            )
+        check_routing(self.store, self.policy)
         for name in ("users", "min_replicas", "max_replicas"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            positive_int(name, getattr(self, name))
+        integer("seed", self.seed)
         for name in (
             "think_time",
             "visit_length",
@@ -95,13 +84,9 @@ class AutoscaleScenario:
             "target",
             "sync_period",
         ):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            positive_number(name, getattr(self, name))
         for name in ("spike_at", "tolerance", "stabilization_window", "boot_time"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+            non_negative(name, getattr(self, name))
         if self.spike_factor == 1:
             raise ValueError("spike_factor 1 is no spike: use a factor above 1 (or below, a lull)")
         if self.spike_at >= self.duration:
@@ -188,32 +173,9 @@ class AutoscaleResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        s = self.scenario
-        summary: dict[str, Any] = {
-            key: getattr(s, key)
-            for key in (
-                "store",
-                "policy",
-                "users",
-                "think_time",
-                "visit_length",
-                "spike_factor",
-                "spike_at",
-                "spike_duration",
-                "duration",
-                "service_rate",
-                "target",
-                "tolerance",
-                "min_replicas",
-                "max_replicas",
-                "sync_period",
-                "metric_window",
-                "stabilization_window",
-                "boot_time",
-                "drain",
-                "seed",
-            )
-        }
+        """A JSON-ready summary: every knob of the scenario, then the counts (ints), then the
+        floats rounded to 6 decimals."""
+        summary: dict[str, Any] = asdict(self.scenario)
         summary |= {
             "requests": self.requests,
             "requests_completed": self.requests_completed,
@@ -239,25 +201,12 @@ class AutoscaleResult:
             "replicas": [d.desired for d in self.decisions],
             "utilization": [d.utilization for d in self.decisions],
         }
-        return _rounded(summary)
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    return value
+        return rounded(summary)
 
 
 def draw_requests(scenario: AutoscaleScenario) -> list[Request]:
     """Every visit's requests, up front: who arrives when, how long they stay, what they ask."""
-    streams = random.Random(scenario.seed)
-    visit_rng, stay_rng, think_rng, service_rng = (
-        random.Random(streams.getrandbits(64)) for _ in range(4)
-    )
+    visit_rng, stay_rng, think_rng, service_rng = independent_streams(scenario.seed, 4)
     s = scenario
     spike_end = min(s.spike_at + s.spike_duration, s.duration)
     base = s.users / s.visit_length
@@ -272,11 +221,7 @@ def draw_requests(scenario: AutoscaleScenario) -> list[Request]:
         while now < leave and now < s.duration:
             sends.append((now, user))
             now += think_rng.expovariate(1.0 / s.think_time)
-    sends.sort()
-    return [
-        Request(number, user, when, service_rng.expovariate(s.service_rate))
-        for number, (when, user) in enumerate(sends)
-    ]
+    return numbered_requests(sends, s.service_rate, service_rng)
 
 
 def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -> AutoscaleResult:
@@ -289,20 +234,15 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
     requests = draw_requests(s)
 
     env = simpy.Environment()
-    metrics = LifecycleMetrics(env, len(requests))
-    last_request = {request.user: request.number for request in requests}
-    book = SessionBook(make_store(s.store), set(last_request.values()))
-    policy = make_policy(s.policy)
-    policy.reset()
-    policy_rng = random.Random(random.Random(s.seed).getrandbits(64) ^ 0xA5CA)
-    cluster = Cluster.start(
+    last_request = {request.user: request.number for request in requests}  # then they log out
+    metrics, book, cluster = start_cluster(
         env,
         s.initial_replicas,
-        policy,
-        policy_rng,
-        metrics,
-        on_routed=book.request_reaches,
-        on_lost=book.instance_lost,
+        s.store,
+        s.policy,
+        policy_stream(s.seed, 0xA5CA),
+        len(requests),
+        logouts=set(last_request.values()),
     )
     hpa = HorizontalAutoscaler(
         s.target, s.tolerance, s.min_replicas, s.max_replicas, s.stabilization_window
@@ -332,16 +272,7 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
     in_spike = [time for arrived, time in metrics.completions if s.spike_at <= arrived < spike_end]
     return AutoscaleResult(
         scenario=s,
-        requests=len(requests),
-        requests_completed=len(metrics.response_times),
-        failed_requests=metrics.failed,
-        failed_in_flight=metrics.failures["in_flight"],
-        failed_queued=metrics.failures["queued"],
-        failed_no_instance=metrics.failures["no_instance"],
-        logins=book.logins,
-        session_misses=book.misses,
-        users_forced_to_login=len(book.forced),
-        sessions_lost=len(book.lost),
+        **outcome_counts(len(requests), metrics, book),
         initial_replicas=s.initial_replicas,
         peak_replicas=max(ready, default=s.initial_replicas),
         final_replicas=cluster.count(READY),

@@ -12,8 +12,6 @@ bit, and two policies run with the same seed see exactly the same requests.
 
 from __future__ import annotations
 
-import math
-import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,9 +20,10 @@ import simpy
 from simulations import theory
 from simulations.balancer import LoadBalancer
 from simulations.instance import Instance
-from simulations.metrics import Metrics, QueueTrace, ResponseStats, sample_queues
+from simulations.metrics import Metrics, QueueTrace, ResponseStats, rounded, sample_queues
 from simulations.policies import Policy, PolicyFunction, Sticky, make_policy
-from simulations.workload import Workload, arrivals, service_scv
+from simulations.validation import integer
+from simulations.workload import Workload, arrivals, independent_streams, service_scv
 
 QUEUE_SAMPLES = 200  # snapshots of the queue lengths per run: enough for a plot, cheap to take
 
@@ -122,17 +121,7 @@ class BalanceResult:
         }
         if self.warning:
             summary["warning"] = self.warning
-        return _rounded(summary)
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    return value
+        return rounded(summary)
 
 
 def run_balance(
@@ -154,18 +143,14 @@ def run_balance(
     """
     if not (isinstance(instances, int) and instances >= 1):
         raise ValueError(f"instances must be a positive integer, got {instances!r}")
-    if not (isinstance(seed, int) and not isinstance(seed, bool)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    integer("seed", seed)
     if not (isinstance(choices, int) and 1 <= choices <= instances):
         raise ValueError(f"choices must be between 1 and the {instances} instances, got {choices}")
     workload = Workload(arrival_rate, service_rate, requests, users, service_dist)
     chooser = make_policy(policy, choices)
     chooser.reset()
 
-    streams = random.Random(seed)
-    arrival_rng, service_rng, user_rng, policy_rng = (
-        random.Random(streams.getrandbits(64)) for _ in range(4)
-    )
+    arrival_rng, service_rng, user_rng, policy_rng = independent_streams(seed, 4)
     env = simpy.Environment()
     metrics = Metrics(env, requests)
     pool = [Instance(env, index, metrics) for index in range(instances)]

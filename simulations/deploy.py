@@ -24,10 +24,9 @@ is lost (a user re-pinned to another *old* instance can even be logged out twice
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import simpy
@@ -38,16 +37,15 @@ from simulations.lifecycle import (
     READY,
     Cluster,
     ClusterEvent,
-    LifecycleMetrics,
     MortalInstance,
     poisson_times,
     replay,
     sample,
 )
-from simulations.metrics import ResponseStats
-from simulations.policies import POLICY_NAMES, make_policy
-from simulations.sessions import STORES, SessionBook, make_store
-from simulations.workload import Request
+from simulations.metrics import ResponseStats, rounded
+from simulations.sessions import check_routing, outcome_counts, start_cluster
+from simulations.validation import integer, positive_int, positive_number
+from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 SAMPLE_EVERY = 1.0  # seconds between timeline samples
 _AMOUNT = re.compile(r"^(\d+)(%?)$")
@@ -115,16 +113,7 @@ def rolling_deploy(
     """The deploy controller, as one SimPy process: launch new, retire old, within the bounds."""
 
     def note() -> None:
-        state = [(i.version, i.state) for i in cluster.instances]
-        history.append(
-            Snapshot(
-                env.now,
-                state.count((1, READY)),
-                state.count((2, READY)),
-                state.count((2, BOOTING)),
-                sum(s == DRAINING for _, s in state),
-            )
-        )
+        history.append(Snapshot(env.now, *version_counts(cluster)))
 
     old: list[MortalInstance] = cluster.in_state(READY)
     new: list[MortalInstance] = []
@@ -147,6 +136,17 @@ def rolling_deploy(
             note()
 
 
+def version_counts(cluster: Cluster) -> tuple[int, int, int, int]:
+    """Old ready, new ready, new booting, and draining instances (old or new), right now."""
+    state = [(instance.version, instance.state) for instance in cluster.instances]
+    return (
+        state.count((1, READY)),
+        state.count((2, READY)),
+        state.count((2, BOOTING)),
+        sum(s == DRAINING for _, s in state),
+    )
+
+
 @dataclass(frozen=True)
 class DeployScenario:
     """The knobs of one run: sessions and routing, the deploy's bounds, boot, traffic."""
@@ -166,22 +166,12 @@ class DeployScenario:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.store not in STORES:
-            raise ValueError(f"unknown session store {self.store!r}; use memory or shared")
-        if self.policy not in POLICY_NAMES:
-            raise ValueError(
-                f"unknown policy {self.policy!r}; use one of {', '.join(POLICY_NAMES)}"
-            )
+        check_routing(self.store, self.policy)
         for name in ("replicas", "users"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            positive_int(name, getattr(self, name))
+        integer("seed", self.seed)
         for name in ("duration", "think_time", "service_rate", "deploy_at"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            positive_number(name, getattr(self, name))
         if not (math.isfinite(self.boot_time) and self.boot_time >= 0):
             raise ValueError(f"boot_time must be a number ≥ 0, got {self.boot_time!r}")
         if self.deploy_at >= self.duration:
@@ -254,25 +244,9 @@ class DeployResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        s = self.scenario
-        summary: dict[str, Any] = {
-            key: getattr(s, key)
-            for key in (
-                "store",
-                "policy",
-                "replicas",
-                "max_surge",
-                "max_unavailable",
-                "boot_time",
-                "drain",
-                "deploy_at",
-                "duration",
-                "users",
-                "think_time",
-                "service_rate",
-                "seed",
-            )
-        }
+        """A JSON-ready summary: every knob of the scenario as given, then the counts (ints),
+        then the measured times rounded to 6 decimals."""
+        summary: dict[str, Any] = asdict(self.scenario)
         summary |= {
             "surge": self.surge,
             "unavailable": self.unavailable,
@@ -288,34 +262,25 @@ class DeployResult:
             "users_logged_out_twice": self.users_logged_out_twice,
             "sessions_at_deploy": self.sessions_at_deploy,
             "sessions_lost": self.sessions_lost,
-            "deploy_finished": _round(self.deploy_finished),
-            "deploy_time": _round(self.deploy_time),
+            "deploy_finished": rounded(self.deploy_finished),
+            "deploy_time": rounded(self.deploy_time),
             "max_total": self.max_total,
             "min_ready": self.min_ready,
-            "mean_response": _round(self.response.mean),
-            "p99_response": _round(self.response.p99),
+            "mean_response": rounded(self.response.mean),
+            "p99_response": rounded(self.response.p99),
         }
         return summary
 
 
-def _round(value: float | None) -> float | None:
-    return round(value, 6) if value is not None and math.isfinite(value) else None
-
-
 def draw_requests(scenario: DeployScenario) -> list[Request]:
     """Each user sends requests at random, about one every ``think_time`` seconds."""
-    streams = random.Random(scenario.seed)
-    think_rng, service_rng = (random.Random(streams.getrandbits(64)) for _ in range(2))
+    think_rng, service_rng = independent_streams(scenario.seed, 2)
     sends = [
         (when, user)
         for user in range(scenario.users)
         for when in poisson_times(think_rng, 1.0 / scenario.think_time, 0.0, scenario.duration)
     ]
-    sends.sort()
-    return [
-        Request(number, user, when, service_rng.expovariate(scenario.service_rate))
-        for number, (when, user) in enumerate(sends)
-    ]
+    return numbered_requests(sends, scenario.service_rate, service_rng)
 
 
 def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> DeployResult:
@@ -329,19 +294,8 @@ def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> Depl
     requests = draw_requests(s)
 
     env = simpy.Environment()
-    metrics = LifecycleMetrics(env, len(requests))
-    book = SessionBook(make_store(s.store))
-    policy = make_policy(s.policy)
-    policy.reset()
-    policy_rng = random.Random(random.Random(s.seed).getrandbits(64) ^ 0xDE91)
-    cluster = Cluster.start(
-        env,
-        s.replicas,
-        policy,
-        policy_rng,
-        metrics,
-        on_routed=book.request_reaches,
-        on_lost=book.instance_lost,
+    metrics, book, cluster = start_cluster(
+        env, s.replicas, s.store, s.policy, policy_stream(s.seed, 0xDE91), len(requests)
     )
     history: list[Snapshot] = []
     at_deploy: list[int] = []
@@ -360,14 +314,7 @@ def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> Depl
     rows: list[tuple] = []
 
     def probe() -> tuple:
-        state = [(i.version, i.state) for i in cluster.instances]
-        return (
-            state.count((1, READY)),
-            state.count((2, READY)),
-            state.count((2, BOOTING)),
-            sum(st == DRAINING for _, st in state),
-            len(book.store),
-        )
+        return (*version_counts(cluster), len(book.store))
 
     env.process(sample(env, SAMPLE_EVERY, probe, rows))
     env.run(until=metrics.done)
@@ -380,17 +327,8 @@ def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> Depl
         scenario=s,
         surge=surge,
         unavailable=unavailable,
-        requests=len(requests),
-        requests_completed=len(metrics.response_times),
-        failed_requests=metrics.failed,
-        failed_in_flight=metrics.failures["in_flight"],
-        failed_queued=metrics.failures["queued"],
-        failed_no_instance=metrics.failures["no_instance"],
-        logins=book.logins,
-        session_misses=book.misses,
-        users_forced_to_login=len(book.forced),
+        **outcome_counts(len(requests), metrics, book),
         users_logged_out_twice=sum(count >= 2 for count in times_lost.values()),
-        sessions_lost=len(book.lost),
         sessions_at_deploy=at_deploy[0] if at_deploy else 0,
         deploy_finished=finished[0] if finished else None,
         max_total=max((snap.total for snap in history), default=s.replicas),

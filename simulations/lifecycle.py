@@ -244,11 +244,7 @@ class Cluster:
     def crash(self, instance: MortalInstance) -> ClusterEvent:
         """Kill ``instance`` now: what it was serving fails, its queue fails or is rerouted,
         its in-memory sessions are lost."""
-        queued = instance.crash()
-        self.balancer.refresh()
-        lost = self._lose(instance)
-        self._fail_or_reroute(queued)
-        event = ClusterEvent(self.env.now, "crash", instance.index, lost, len(queued))
+        event = self._kill(instance, "crash", DOWN)
         self.events.append(event)
         return event
 
@@ -306,14 +302,19 @@ class Cluster:
                 self.env.now, "drain", instance.index, self._lose(instance), instance.queue_length
             )
         else:
-            queued = instance.crash()
-            instance.state = GONE
-            self.balancer.refresh()
-            lost = self._lose(instance)
-            self._fail_or_reroute(queued)
-            event = ClusterEvent(self.env.now, "stop", instance.index, lost, len(queued))
+            event = self._kill(instance, "stop", GONE)
         self.events.append(event)
         return event
+
+    def _kill(self, instance: MortalInstance, kind: str, state: str) -> ClusterEvent:
+        """End the process now (a crash, or a stop without draining) and leave it in ``state``:
+        what it was serving fails, its queue fails or is rerouted, its sessions are lost."""
+        queued = instance.crash()
+        instance.state = state
+        self.balancer.refresh()
+        lost = self._lose(instance)
+        self._fail_or_reroute(queued)
+        return ClusterEvent(self.env.now, kind, instance.index, lost, len(queued))
 
     def _lose(self, instance: MortalInstance) -> int:
         return 0 if self.on_lost is None else self.on_lost(instance)

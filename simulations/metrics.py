@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import simpy
 
@@ -65,6 +66,18 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     high = min(low + 1, len(sorted_values) - 1)
     weight = position - low
     return sorted_values[low] * (1 - weight) + sorted_values[high] * weight
+
+
+def rounded(value: Any) -> Any:
+    """``value`` ready for JSON: floats rounded to 6 decimals (NaN and ∞ become ``None``), also
+    inside lists and dicts; everything else as it is."""
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ every store and policy run with the same seed sees exactly the same requests and
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,9 +39,10 @@ from simulations.lifecycle import (
     replay,
     sample,
 )
-from simulations.metrics import ResponseStats
+from simulations.metrics import ResponseStats, rounded
 from simulations.policies import POLICY_NAMES, make_policy
-from simulations.workload import Request
+from simulations.validation import integer, non_negative, positive_int, positive_number
+from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 STORES = ("memory", "shared")
 TIMELINE_SAMPLES = 200
@@ -146,6 +146,62 @@ class SessionBook:
         return len(users)
 
 
+def check_routing(store: str, policy: str) -> None:
+    """Reject an unknown session store or balancing policy: the two choices every scenario of
+    instances that come and go (crashes, autoscaling, deploys) starts from."""
+    if store not in STORES:
+        raise ValueError(f"unknown session store {store!r}; use memory or shared")
+    if policy not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(POLICY_NAMES)}")
+
+
+def start_cluster(
+    env: simpy.Environment,
+    size: int,
+    store: str,
+    policy: str,
+    policy_rng: random.Random,
+    expected: int,
+    logouts: set[int] | None = None,
+    retry_queued: bool = False,
+) -> tuple[LifecycleMetrics, SessionBook, Cluster]:
+    """``size`` ready instances behind a ``policy`` balancer, sessions in ``store``: the metrics
+    (waiting for ``expected`` requests), the ``SessionBook`` that follows every request and lost
+    instance, and the ``Cluster`` to crash, launch or retire instances in."""
+    metrics = LifecycleMetrics(env, expected)
+    book = SessionBook(make_store(store), logouts)
+    chooser = make_policy(policy)
+    chooser.reset()
+    cluster = Cluster.start(
+        env,
+        size,
+        chooser,
+        policy_rng,
+        metrics,
+        on_routed=book.request_reaches,
+        on_lost=book.instance_lost,
+        retry_queued=retry_queued,
+    )
+    return metrics, book, cluster
+
+
+def outcome_counts(requests: int, metrics: LifecycleMetrics, book: SessionBook) -> dict[str, int]:
+    """What users lived through, as the result fields of the same names: requests served or
+    failed (and why), first logins, session misses, forced re-logins, sessions lost."""
+    return {
+        "requests": requests,
+        "requests_completed": len(metrics.response_times),
+        "failed_requests": metrics.failed,
+        "failed_in_flight": metrics.failures["in_flight"],
+        "failed_queued": metrics.failures["queued"],
+        "failed_no_instance": metrics.failures["no_instance"],
+        "logins": book.logins,
+        "session_misses": book.misses,
+        "users_forced_to_login": len(book.forced),
+        "sessions_lost": len(book.lost),
+    }
+
+
 @dataclass(frozen=True)
 class SessionsScenario:
     """The knobs of one run: store, routing, cluster, users, the crash schedule, seed."""
@@ -169,28 +225,23 @@ class SessionsScenario:
         if isinstance(self.crash_at, int | float):
             object.__setattr__(self, "crash_at", (float(self.crash_at),))
         object.__setattr__(self, "crash_at", tuple(sorted(self.crash_at)))
-        if self.store not in STORES:
-            raise ValueError(f"unknown session store {self.store!r}; use memory or shared")
-        if self.policy not in POLICY_NAMES:
-            raise ValueError(
-                f"unknown policy {self.policy!r}; use one of {', '.join(POLICY_NAMES)}"
-            )
+        check_routing(self.store, self.policy)
         for name in ("instances", "users"):
-            _positive_int(name, getattr(self, name))
-        _integer("seed", self.seed)
+            positive_int(name, getattr(self, name))
+        integer("seed", self.seed)
         for name in ("duration", "think_time", "service_rate", "login_window"):
-            _positive_number(name, getattr(self, name))
+            positive_number(name, getattr(self, name))
         if self.login_window > self.duration:
             raise ValueError(
                 f"login_window {self.login_window:g} is longer than the duration {self.duration:g}"
             )
-        _integer("crashes", self.crashes)
+        integer("crashes", self.crashes)
         if not 0 <= self.crashes <= self.instances:
             raise ValueError(
                 f"crashes must be between 0 and the {self.instances} instances, got {self.crashes}"
             )
         for when in self.crash_at:
-            _positive_number("crash_at", when)
+            positive_number("crash_at", when)
             if when >= self.duration:
                 raise ValueError(
                     f"a crash at {when:g} comes after the last request (duration "
@@ -198,12 +249,12 @@ class SessionsScenario:
                 )
         if self.crashes == 0 and self.crash_at:
             raise ValueError("crash_at needs crashes ≥ 1 (crashes = 0 means nothing crashes)")
-        _non_negative("boot_time", self.boot_time)
+        non_negative("boot_time", self.boot_time)
         if self.restart_after is None:
             if self.boot_time:
                 raise ValueError("boot_time applies to restarted instances: give restart_after")
         else:
-            _non_negative("restart_after", self.restart_after)
+            non_negative("restart_after", self.restart_after)
             if not self.crash_at:
                 raise ValueError("restart_after needs a crash (crash_at)")
             back = self.crash_at[-1] + self.restart_after + self.boot_time
@@ -214,26 +265,6 @@ class SessionsScenario:
                 )
         if self.retry_queued and not self.crash_at:
             raise ValueError("retry_queued needs a crash (crash_at)")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _integer(name: str, value: Any) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-
-
-def _positive_number(name: str, value: Any) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-def _non_negative(name: str, value: Any) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -340,19 +371,14 @@ class SessionsResult:
                 }
                 for event in self.events
             ],
-            "mean_response": _round(self.response.mean),
-            "p99_response": _round(self.response.p99),
+            "mean_response": rounded(self.response.mean),
+            "p99_response": rounded(self.response.p99),
         }
-
-
-def _round(value: float) -> float | None:
-    return round(value, 6) if math.isfinite(value) else None
 
 
 def draw_requests(scenario: SessionsScenario) -> list[Request]:
     """Every user's requests, up front: a login within the window, then Poisson traffic."""
-    streams = random.Random(scenario.seed)
-    login_rng, think_rng, service_rng = (random.Random(streams.getrandbits(64)) for _ in range(3))
+    login_rng, think_rng, service_rng = independent_streams(scenario.seed, 3)
     rate = 1.0 / scenario.think_time
     sends: list[tuple[float, int]] = []
     for user in range(scenario.users):
@@ -360,12 +386,7 @@ def draw_requests(scenario: SessionsScenario) -> list[Request]:
         while now < scenario.duration:
             sends.append((now, user))
             now += think_rng.expovariate(rate)
-    sends.sort()
-    mu = scenario.service_rate
-    return [
-        Request(number, user, when, service_rng.expovariate(mu))
-        for number, (when, user) in enumerate(sends)
-    ]
+    return numbered_requests(sends, scenario.service_rate, service_rng)
 
 
 def run_sessions(scenario: SessionsScenario | None = None, **overrides: Any) -> SessionsResult:
@@ -377,19 +398,13 @@ def run_sessions(scenario: SessionsScenario | None = None, **overrides: Any) -> 
     requests = draw_requests(scenario)
 
     env = simpy.Environment()
-    metrics = LifecycleMetrics(env, len(requests))
-    book = SessionBook(make_store(scenario.store))
-    policy = make_policy(scenario.policy)
-    policy.reset()
-    policy_rng = random.Random(random.Random(scenario.seed).getrandbits(64) ^ 0x5E55)
-    cluster = Cluster.start(
+    metrics, book, cluster = start_cluster(
         env,
         scenario.instances,
-        policy,
-        policy_rng,
-        metrics,
-        on_routed=book.request_reaches,
-        on_lost=book.instance_lost,
+        scenario.store,
+        scenario.policy,
+        policy_stream(scenario.seed, 0x5E55),
+        len(requests),
         retry_queued=scenario.retry_queued,
     )
     at_crash: list[int] = []
@@ -405,17 +420,8 @@ def run_sessions(scenario: SessionsScenario | None = None, **overrides: Any) -> 
 
     return SessionsResult(
         scenario=scenario,
-        requests=len(requests),
-        requests_completed=len(metrics.response_times),
-        failed_requests=metrics.failed,
-        failed_in_flight=metrics.failures["in_flight"],
-        failed_queued=metrics.failures["queued"],
-        failed_no_instance=metrics.failures["no_instance"],
+        **outcome_counts(len(requests), metrics, book),
         requests_rerouted=cluster.rerouted,
-        logins=book.logins,
-        session_misses=book.misses,
-        users_forced_to_login=len(book.forced),
-        sessions_lost=len(book.lost),
         sessions_at_crash=at_crash[0] if at_crash else 0,
         sessions_at_end=len(book.store),
         requests_per_instance=[cluster.balancer.routed[i] for i in range(scenario.instances)],

@@ -38,9 +38,10 @@ from simulations.affinity import BoundedLoadHash, ConsistentHash, HashSticky
 from simulations.balancer import LoadBalancer
 from simulations.heavy_tail import ACTIVITY_MODELS, UserActivity
 from simulations.instance import Instance
-from simulations.metrics import Metrics, ResponseStats
+from simulations.metrics import Metrics, ResponseStats, rounded
 from simulations.policies import LeastConnections, Policy, RoundRobin, Sticky
-from simulations.workload import Request, service_sampler
+from simulations.validation import integer, positive_int, positive_number
+from simulations.workload import Request, independent_streams, policy_stream, service_sampler
 
 STICKY_POLICIES = (
     "sticky",
@@ -91,16 +92,11 @@ class StickyScenario:
         if self.sessions not in SESSION_STORES:
             raise ValueError(f"unknown session store {self.sessions!r}; use auto, memory or shared")
         for name in ("instances", "users", "requests", "vnodes", "windows"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            positive_int(name, getattr(self, name))
+        integer("seed", self.seed)
         for name in ("arrival_rate", "service_rate", "pareto_alpha"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("zipf_s", "epsilon"):
+            positive_number(name, getattr(self, name))
+        for name in ("zipf_s", "epsilon"):  # message says ">=", not "≥": kept as it was
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
@@ -217,17 +213,7 @@ class StickyResult:
             "window_starts": self.window_starts,
             "window_utilization": self.window_utilization,
         }
-        return _rounded(summary)
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    return value
+        return rounded(summary)
 
 
 @dataclass(frozen=True)
@@ -240,10 +226,7 @@ class RequestStream:
 
     @classmethod
     def draw(cls, scenario: StickyScenario) -> RequestStream:
-        streams = random.Random(scenario.seed)
-        arrival_rng, service_rng, user_rng = (
-            random.Random(streams.getrandbits(64)) for _ in range(3)
-        )
+        arrival_rng, service_rng, user_rng = independent_streams(scenario.seed, 3)
         pick_user = scenario.activity_model().sampler(user_rng)
         service_time = service_sampler("exponential", scenario.service_rate, service_rng)
         n, rate = scenario.requests, scenario.arrival_rate
@@ -383,7 +366,7 @@ def run_sticky(scenario: StickyScenario | None = None, **overrides: Any) -> Stic
     metrics.busy = [[] for _ in pool]
     policy = scenario.make_policy()
     policy.reset()
-    policy_rng = random.Random(random.Random(scenario.seed).getrandbits(64) ^ 0x5EED)
+    policy_rng = policy_stream(scenario.seed, 0x5EED)
     balancer = TrackingBalancer(
         pool, policy, policy_rng, metrics, scenario.session_store == "memory"
     )

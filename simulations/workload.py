@@ -20,6 +20,8 @@ from typing import Protocol
 
 import simpy
 
+from simulations.validation import positive_number
+
 SERVICE_DISTRIBUTIONS = ("exponential", "deterministic", "lognormal")
 LOGNORMAL_SIGMA = 1.0  # shape of the lognormal service time: squared CV = e^σ² − 1 ≈ 1.72
 
@@ -65,6 +67,31 @@ def service_scv(distribution: str) -> float:
     ]
 
 
+def independent_streams(seed: int, count: int) -> list[random.Random]:
+    """``count`` generators seeded from ``seed``, one per source of randomness (arrivals, service
+    times, users...): each source draws the same numbers whatever the others draw."""
+    streams = random.Random(seed)
+    return [random.Random(streams.getrandbits(64)) for _ in range(count)]
+
+
+def policy_stream(seed: int, salt: int) -> random.Random:
+    """The balancing policy's generator: seeded from ``seed`` but apart from the request streams
+    (``salt`` differs per scenario), so a policy's coin flips never shift the requests."""
+    return random.Random(random.Random(seed).getrandbits(64) ^ salt)
+
+
+def numbered_requests(
+    sends: list[tuple[float, int]], service_rate: float, service_rng: random.Random
+) -> list[Request]:
+    """Requests from ``(time, user)`` sends drawn up front: sorted by time, numbered in that
+    order, each with an exponential service time (mean 1 / service_rate)."""
+    sends.sort()
+    return [
+        Request(number, user, when, service_rng.expovariate(service_rate))
+        for number, (when, user) in enumerate(sends)
+    ]
+
+
 @dataclass(frozen=True)
 class Workload:
     """How many requests arrive, how fast, from how many users, needing how much work."""
@@ -77,9 +104,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         for name in ("arrival_rate", "service_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            positive_number(name, getattr(self, name))
         for name in ("requests", "users"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value > 0):
