@@ -406,14 +406,14 @@ class DeployCommand:
             type=surge_amount,
             default=d.max_surge,
             metavar="S",
-            help=f"a number or a percentage, rounded up (default {d.max_surge})",
+            help="a number or a percentage, rounded up (default %(default)s)",
         )
         parser.add_argument(
             "--max-unavailable",
             type=surge_amount,
             default=d.max_unavailable,
             metavar="U",
-            help=f"a number or a percentage, rounded down (default {d.max_unavailable})",
+            help="a number or a percentage, rounded down (default %(default)s)",
         )
         parser.add_argument(
             "--boot-time", type=non_negative_float, default=d.boot_time, metavar="B"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -86,3 +88,12 @@ def test_lesson_follows_the_template(path: Path) -> None:
     later = [p for p in LESSONS if p.name > path.name]
     if later:
         assert f"({later[0].name})" in markdown, f"a link to the next lesson, {later[0].name}"
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command: list[str]) -> None:
+    """Lessons and code alike: the linter and formatter the README's contributor notes name."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr

@@ -157,6 +157,17 @@ def test_help_exits_cleanly(capsys) -> None:
     assert "--service-dist" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "command", ["balance", "bench", "sessions", "autoscale", "deploy", "sticky", "jwt"]
+)
+def test_every_subcommand_prints_its_help(command: str, capsys) -> None:
+    # argparse formats help with %: a stray "25%" in a help text crashed `deploy --help` once
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m simulations " + command)
+    assert "Traceback" not in out
+
+
 def test_the_module_runs_as_a_program() -> None:
     command = [sys.executable, "-m", "simulations", "balance", *BASE, "--json"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
