@@ -21,7 +21,7 @@ fail as well.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import simpy
@@ -37,8 +37,14 @@ from simulations.lifecycle import (
     sample,
 )
 from simulations.metrics import ResponseStats, rounded
-from simulations.sessions import check_routing, outcome_counts, start_cluster
-from simulations.validation import integer, non_negative, positive_int, positive_number
+from simulations.sessions import check_routing, outcome_counts, outcome_fields, start_cluster
+from simulations.validation import (
+    integer,
+    non_negative,
+    positive_int,
+    positive_number,
+    with_overrides,
+)
 from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 SAMPLE_EVERY = 5.0  # seconds between timeline samples
@@ -176,17 +182,8 @@ class AutoscaleResult:
         """A JSON-ready summary: every knob of the scenario, then the counts (ints), then the
         floats rounded to 6 decimals."""
         summary: dict[str, Any] = asdict(self.scenario)
+        summary |= outcome_fields(self)
         summary |= {
-            "requests": self.requests,
-            "requests_completed": self.requests_completed,
-            "failed_requests": self.failed_requests,
-            "failed_in_flight": self.failed_in_flight,
-            "failed_queued": self.failed_queued,
-            "failed_no_instance": self.failed_no_instance,
-            "logins": self.logins,
-            "session_misses": self.session_misses,
-            "users_forced_to_login": self.users_forced_to_login,
-            "sessions_lost": self.sessions_lost,
             "initial_replicas": self.initial_replicas,
             "peak_replicas": self.peak_replicas,
             "final_replicas": self.final_replicas,
@@ -226,10 +223,7 @@ def draw_requests(scenario: AutoscaleScenario) -> list[Request]:
 
 def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -> AutoscaleResult:
     """Run one spike (``AutoscaleScenario`` fields as keyword arguments) and measure it."""
-    if scenario is None:
-        scenario = AutoscaleScenario(**overrides)
-    elif overrides:
-        scenario = replace(scenario, **overrides)
+    scenario = with_overrides(AutoscaleScenario, scenario, overrides)
     s = scenario
     requests = draw_requests(s)
 

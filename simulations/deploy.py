@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import simpy
@@ -43,8 +43,8 @@ from simulations.lifecycle import (
     sample,
 )
 from simulations.metrics import ResponseStats, rounded
-from simulations.sessions import check_routing, outcome_counts, start_cluster
-from simulations.validation import integer, positive_int, positive_number
+from simulations.sessions import check_routing, outcome_counts, outcome_fields, start_cluster
+from simulations.validation import integer, positive_int, positive_number, with_overrides
 from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 SAMPLE_EVERY = 1.0  # seconds between timeline samples
@@ -250,18 +250,9 @@ class DeployResult:
         summary |= {
             "surge": self.surge,
             "unavailable": self.unavailable,
-            "requests": self.requests,
-            "requests_completed": self.requests_completed,
-            "failed_requests": self.failed_requests,
-            "failed_in_flight": self.failed_in_flight,
-            "failed_queued": self.failed_queued,
-            "failed_no_instance": self.failed_no_instance,
-            "logins": self.logins,
-            "session_misses": self.session_misses,
-            "users_forced_to_login": self.users_forced_to_login,
+            **outcome_fields(self),
             "users_logged_out_twice": self.users_logged_out_twice,
             "sessions_at_deploy": self.sessions_at_deploy,
-            "sessions_lost": self.sessions_lost,
             "deploy_finished": rounded(self.deploy_finished),
             "deploy_time": rounded(self.deploy_time),
             "max_total": self.max_total,
@@ -285,10 +276,7 @@ def draw_requests(scenario: DeployScenario) -> list[Request]:
 
 def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> DeployResult:
     """Run one rolling deploy (``DeployScenario`` fields as keyword arguments) and measure it."""
-    if scenario is None:
-        scenario = DeployScenario(**overrides)
-    elif overrides:
-        scenario = replace(scenario, **overrides)
+    scenario = with_overrides(DeployScenario, scenario, overrides)
     s = scenario
     surge, unavailable = s.bounds
     requests = draw_requests(s)

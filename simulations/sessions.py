@@ -25,7 +25,7 @@ every store and policy run with the same seed sees exactly the same requests and
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
@@ -41,7 +41,13 @@ from simulations.lifecycle import (
 )
 from simulations.metrics import ResponseStats, rounded
 from simulations.policies import POLICY_NAMES, make_policy
-from simulations.validation import integer, non_negative, positive_int, positive_number
+from simulations.validation import (
+    integer,
+    non_negative,
+    positive_int,
+    positive_number,
+    with_overrides,
+)
 from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 STORES = ("memory", "shared")
@@ -202,6 +208,25 @@ def outcome_counts(requests: int, metrics: LifecycleMetrics, book: SessionBook) 
     }
 
 
+OUTCOME_FIELDS = (
+    "requests",
+    "requests_completed",
+    "failed_requests",
+    "failed_in_flight",
+    "failed_queued",
+    "failed_no_instance",
+    "logins",
+    "session_misses",
+    "users_forced_to_login",
+    "sessions_lost",
+)  # the keys of outcome_counts, which every lifecycle result has as fields
+
+
+def outcome_fields(result: Any) -> dict[str, int]:
+    """The ``outcome_counts`` a result was made with, read back for its JSON summary."""
+    return {name: getattr(result, name) for name in OUTCOME_FIELDS}
+
+
 @dataclass(frozen=True)
 class SessionsScenario:
     """The knobs of one run: store, routing, cluster, users, the crash schedule, seed."""
@@ -347,18 +372,9 @@ class SessionsResult:
             "boot_time": s.boot_time,
             "retry_queued": s.retry_queued,
             "seed": s.seed,
-            "requests": self.requests,
-            "requests_completed": self.requests_completed,
-            "failed_requests": self.failed_requests,
-            "failed_in_flight": self.failed_in_flight,
-            "failed_queued": self.failed_queued,
-            "failed_no_instance": self.failed_no_instance,
+            **outcome_fields(self),
             "requests_rerouted": self.requests_rerouted,
-            "logins": self.logins,
-            "session_misses": self.session_misses,
-            "users_forced_to_login": self.users_forced_to_login,
             "sessions_at_crash": self.sessions_at_crash,
-            "sessions_lost": self.sessions_lost,
             "sessions_at_end": self.sessions_at_end,
             "requests_per_instance": self.requests_per_instance,
             "events": [
@@ -391,10 +407,7 @@ def draw_requests(scenario: SessionsScenario) -> list[Request]:
 
 def run_sessions(scenario: SessionsScenario | None = None, **overrides: Any) -> SessionsResult:
     """Run one scenario (``SessionsScenario`` fields as keyword arguments) and count the damage."""
-    if scenario is None:
-        scenario = SessionsScenario(**overrides)
-    elif overrides:
-        scenario = replace(scenario, **overrides)
+    scenario = with_overrides(SessionsScenario, scenario, overrides)
     requests = draw_requests(scenario)
 
     env = simpy.Environment()

@@ -40,7 +40,7 @@ from simulations.heavy_tail import ACTIVITY_MODELS, UserActivity
 from simulations.instance import Instance
 from simulations.metrics import Metrics, ResponseStats, rounded
 from simulations.policies import LeastConnections, Policy, RoundRobin, Sticky
-from simulations.validation import integer, positive_int, positive_number
+from simulations.validation import integer, positive_int, positive_number, with_overrides
 from simulations.workload import Request, independent_streams, policy_stream, service_sampler
 
 STICKY_POLICIES = (
@@ -352,10 +352,7 @@ def _at(env: simpy.Environment, when: float, action: Any) -> Iterator[simpy.Even
 
 def run_sticky(scenario: StickyScenario | None = None, **overrides: Any) -> StickyResult:
     """Run one scenario (``StickyScenario`` fields as keyword arguments) and measure it."""
-    if scenario is None:
-        scenario = StickyScenario(**overrides)
-    elif overrides:
-        scenario = StickyScenario(**{**scenario.__dict__, **overrides})
+    scenario = with_overrides(StickyScenario, scenario, overrides)
     stream = RequestStream.draw(scenario)
     activity = scenario.activity_model()
     heaviest = max(range(activity.users), key=activity.shares.__getitem__)

@@ -1,4 +1,5 @@
-"""Checks for a scenario's knobs: a bad value raises ``ValueError`` naming the knob and the value.
+"""A scenario's knobs: checks that raise ``ValueError`` naming the knob and the value, and how a
+run applies keyword overrides.
 
 Every scenario validates its inputs when it is made (``__post_init__``), so a typo fails at once
 with a one-line reason instead of deep inside a simulation run; these are the checks they share.
@@ -7,8 +8,11 @@ Booleans are not integers here (``True`` instances would be a typo, not one inst
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, TypeVar
+
+Scenario = TypeVar("Scenario")
 
 
 def integer(name: str, value: Any) -> None:
@@ -33,3 +37,11 @@ def non_negative(name: str, value: Any) -> None:
     """``value`` must be a finite number ≥ 0 (a delay that may be none)."""
     if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+
+
+def with_overrides(kind: type[Scenario], scenario: Scenario | None, overrides: dict) -> Scenario:
+    """The scenario a ``run_*(scenario=None, **overrides)`` call means: ``scenario`` (else the
+    defaults of ``kind``) with ``overrides`` applied; a new dataclass is checked again."""
+    if scenario is None:
+        return kind(**overrides)
+    return dataclasses.replace(scenario, **overrides) if overrides else scenario

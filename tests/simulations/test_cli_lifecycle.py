@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from cli_runs import json_output
+from cli_runs import measured as measured_keys
 
 from simulations.cli import main
 
@@ -35,15 +37,11 @@ SESSION_COUNTS = (
 
 
 def run_json(capsys: pytest.CaptureFixture[str], command: str, *extra: str) -> dict:
-    code = main([command, *SMALL[command], *extra, "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert err == ""
-    return json.loads(out)
+    return json_output(capsys, [command, *SMALL[command], *extra, "--json"])
 
 
 def measured(result: dict) -> dict:
-    return {key: value for key, value in result.items() if key not in ECHOED}
+    return measured_keys(result, ECHOED)
 
 
 def test_done_when_sticky_memory_loses_a_quarter_shared_none() -> None:

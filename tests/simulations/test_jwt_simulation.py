@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pytest
+from cli_runs import json_output
+from cli_runs import measured as measured_keys
 
 from simulations.cli import main
 from simulations.jwt_plots import plot_revocation_gap, plot_ttl_tradeoff
@@ -284,15 +286,11 @@ COUNTS = (
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
-    code = main([*BASE, *extra])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert err == ""
-    return json.loads(out)
+    return json_output(capsys, [*BASE, *extra])
 
 
 def measured(result: dict) -> dict:
-    return {key: value for key, value in result.items() if key not in ECHOED}
+    return measured_keys(result, ECHOED)
 
 
 def test_cli_json_has_the_contract_keys(capsys: pytest.CaptureFixture[str]) -> None:

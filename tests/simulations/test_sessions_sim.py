@@ -7,6 +7,8 @@ import random
 import pytest
 import simpy
 
+from simulations.autoscale import run_autoscale
+from simulations.deploy import run_deploy
 from simulations.lifecycle import (
     DOWN,
     DRAINING,
@@ -18,11 +20,13 @@ from simulations.lifecycle import (
 )
 from simulations.policies import RoundRobin
 from simulations.sessions import (
+    OUTCOME_FIELDS,
     MemoryStore,
     SessionBook,
     SessionsScenario,
     SharedStore,
     draw_requests,
+    outcome_fields,
     run_sessions,
 )
 from simulations.workload import Request
@@ -283,3 +287,15 @@ def test_same_seed_same_result_and_another_seed_differs() -> None:
 def test_bad_scenarios_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         SessionsScenario(**bad)
+
+
+def test_every_lifecycle_result_reports_the_same_outcome_counts() -> None:
+    for result in (
+        run_sessions(users=50, duration=30, crash_at=10),
+        run_autoscale(users=10, duration=300, spike_at=100, spike_duration=100),
+        run_deploy(users=20, duration=120),
+    ):
+        counts = outcome_fields(result)
+        assert tuple(counts) == OUTCOME_FIELDS
+        assert counts.items() <= result.to_dict().items()
+        assert counts["requests"] == counts["requests_completed"] + counts["failed_requests"]
