@@ -132,18 +132,21 @@ def run_balance(
     requests: int = 10_000,
     seed: int = 0,
     service_dist: str = "exponential",
-    choices: int = 2,
+    choices: int | None = None,
     users: int = 100,
 ) -> BalanceResult:
     """Simulate ``requests`` requests through a balancer using ``policy`` over ``instances``.
 
     ``policy`` is a name from ``POLICY_NAMES``, a ``Policy`` object or a function
-    ``f(queue_lengths, rng) -> index``. ``choices`` is d for ``power_of_two``; ``users`` is the
-    number of equally active users (each with one session) that ``sticky`` pins.
+    ``f(queue_lengths, rng) -> index``. ``choices`` is d for ``power_of_two`` (default 2, or 1
+    with a single instance); ``users`` is the number of equally active users (each with one
+    session) that ``sticky`` pins.
     """
     if not (isinstance(instances, int) and instances >= 1):
         raise ValueError(f"instances must be a positive integer, got {instances!r}")
     integer("seed", seed)
+    if choices is None:
+        choices = min(2, instances)
     if not (isinstance(choices, int) and 1 <= choices <= instances):
         raise ValueError(f"choices must be between 1 and the {instances} instances, got {choices}")
     workload = Workload(arrival_rate, service_rate, requests, users, service_dist)

@@ -1,18 +1,18 @@
 """Lesson 07's explorer: change the token lifetime, the revocation strategy and the load.
 
-Same pattern as ``simulations.sticky_widgets``: the figure is drawn once and updated in place
-(new data on the same artists, rendered to a PNG in an ``Image`` widget), so a redraw stays
-fast. In a notebook: ``jwt_explorer()``.
+Same pattern as ``simulations.widgets`` (``simulations.explorer.Explorer``): the figure is drawn
+once and updated in place (new data on the same artists, rendered to a PNG in an ``Image``
+widget), so a redraw stays fast. In a notebook: ``jwt_explorer()``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from simulations.explorer import Explorer, png_bytes
 from simulations.jwt_revocation import REVOCATION_MODES, JwtResult, run_jwt
 
 WIDGET_USERS = 500  # small enough to redraw in a blink; ~180 revocations in the hour
@@ -88,17 +88,15 @@ class ExposureView:
         self.right.set_xlim(0, s.duration)
         self.right.set_ylim(0, 1.2 * max(s.revocation_rate * s.token_ttl, 1))
         self.right.set_title(f"denylist size (peak {result.denylist_peak_entries})", fontsize=9)
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png")
-        return png.getvalue()
+        return png_bytes(self.figure)
 
 
-class JwtExplorer:
+class JwtExplorer(Explorer[JwtResult]):
     """Token TTL, revocation strategy, denylist delay and revocation rate → exposure and cost."""
 
     def __init__(self, users: int = WIDGET_USERS, seed: int = 42) -> None:
         self.users, self.seed = users, seed
-        self.controls = {
+        controls = {
             "revocation": widgets.Dropdown(
                 options=REVOCATION_MODES, value="none", description="revocation"
             ),
@@ -115,27 +113,15 @@ class JwtExplorer:
                 continuous_update=False,
             ),
         }  # fmt: skip
-        self.view = ExposureView()
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        names = list(self.controls)
-        rows = [
-            widgets.HBox([self.controls[a], self.controls[b]])
-            for a, b in zip(names[::2], names[1::2], strict=True)
-        ]
-        self.widget = widgets.VBox([*rows, self.summary, self.image])
-        self.redraw()
+        super().__init__(controls, ExposureView())
 
-    def redraw(self, change: object = None) -> JwtResult:
-        """Run the model with the controls' values and update the summary and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
+    def run(self, settings: dict[str, Any]) -> JwtResult:
+        """Run the model; the delay control is greyed out unless there is a denylist."""
         self.controls["denylist_delay"].disabled = settings["revocation"] != "denylist"
-        result = run_explored_jwt(**settings, users=self.users, seed=self.seed)
-        self.image.value = self.view.update(result)
-        self.summary.value = "<br>".join(map(html.escape, summary(result).splitlines()))
-        return result
+        return run_explored_jwt(**settings, users=self.users, seed=self.seed)
+
+    def describe(self, result: JwtResult) -> str:
+        return summary(result)
 
 
 def jwt_explorer(users: int = WIDGET_USERS, seed: int = 42) -> widgets.Widget:

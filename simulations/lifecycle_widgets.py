@@ -1,19 +1,20 @@
 """Explorers for lessons 04 and 05: crash instances, or spike the traffic, and watch the users.
 
-Same pattern as ``simulations.widgets``: controls, a ``redraw()`` that runs the model and draws
-on one figure (rendered to a PNG in an ``Image`` widget), and a ``widget`` to display. In a
-notebook: ``crash_explorer()`` and ``autoscale_explorer()``.
+Same pattern as ``simulations.widgets`` (``simulations.explorer.Explorer``): controls, a
+``redraw()`` that runs the model and draws on one figure (rendered to a PNG in an ``Image``
+widget), and a ``widget`` to display. In a notebook: ``crash_explorer()`` and
+``autoscale_explorer()``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.autoscale import AutoscaleResult, run_autoscale
+from simulations.explorer import Explorer, png_bytes
 from simulations.policies import POLICY_NAMES
 from simulations.sessions import STORES, SessionsResult, run_sessions
 
@@ -45,16 +46,6 @@ def run_explored_crash(
         users=users,
         seed=seed,
     )
-
-
-def _png(figure: Figure) -> bytes:
-    png = io.BytesIO()
-    figure.savefig(png, format="png")
-    return png.getvalue()
-
-
-def _html(text: str) -> str:
-    return "<br>".join(map(html.escape, text.splitlines()))
 
 
 class CrashView:
@@ -92,16 +83,16 @@ class CrashView:
         self.logins_ax.set(xlim=(0, s.duration), ylim=(0, max(t.forced_logins[-1], 10) * 1.1))
         self.sessions_ax.set_title(f"{s.store} + {s.policy}: sessions in place", fontsize=10)
         self.logins_ax.set_title("users sent back to the login page", fontsize=10)
-        return _png(self.figure)
+        return png_bytes(self.figure)
 
 
-class CrashExplorer:
+class CrashExplorer(Explorer[SessionsResult]):
     """Store, routing, instances, how many crash and when, restart → sessions and re-logins."""
 
     def __init__(self, users: int = CRASH_USERS, seed: int = 0) -> None:
         self.users, self.seed = users, seed
         slider = {"continuous_update": False}
-        self.controls = {
+        controls = {
             "store": widgets.Dropdown(options=STORES, value="memory", description="sessions"),
             "policy": widgets.Dropdown(options=POLICY_NAMES, value="sticky", description="routing"),
             "instances": widgets.IntSlider(4, min=1, max=12, description="instances", **slider),
@@ -113,26 +104,13 @@ class CrashExplorer:
                 0, min=0, max=10, step=1, description="restart after", **slider
             ),
         }
-        self.view = CrashView()
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        names = list(self.controls)
-        rows = [
-            widgets.HBox([self.controls[a], self.controls[b]])
-            for a, b in zip(names[::2], names[1::2], strict=True)
-        ]
-        self.widget = widgets.VBox([*rows, self.summary, self.image])
-        self.redraw()
+        super().__init__(controls, CrashView())
 
-    def redraw(self, change: object = None) -> SessionsResult:
-        """Run the crash with the controls' values; update the summary and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
-        result = run_explored_crash(**settings, users=self.users, seed=self.seed)
-        self.image.value = self.view.update(result)
-        self.summary.value = _html(result.summary())
-        return result
+    def run(self, settings: dict[str, Any]) -> SessionsResult:
+        return run_explored_crash(**settings, users=self.users, seed=self.seed)
+
+    def describe(self, result: SessionsResult) -> str:
+        return result.summary()
 
 
 def crash_explorer(users: int = CRASH_USERS, seed: int = 0) -> widgets.Widget:
@@ -183,16 +161,16 @@ class AutoscaleView:
             f"{result.final_replicas}, p99 in the spike {result.spike_response.p99:.0f} s",
             fontsize=10,
         )
-        return _png(self.figure)
+        return png_bytes(self.figure)
 
 
-class AutoscaleExplorer:
+class AutoscaleExplorer(Explorer[AutoscaleResult]):
     """Store, routing, spike, boot time, stabilization window, draining → replicas over time."""
 
     def __init__(self, seed: int = 3) -> None:
         self.seed = seed
         slider = {"continuous_update": False}
-        self.controls = {
+        controls = {
             "store": widgets.Dropdown(options=STORES, value="memory", description="sessions"),
             "policy": widgets.Dropdown(options=POLICY_NAMES, value="sticky", description="routing"),
             "spike_factor": widgets.FloatSlider(
@@ -206,26 +184,13 @@ class AutoscaleExplorer:
             ),
             "drain": widgets.Checkbox(True, description="drain on scale-in"),
         }
-        self.view = AutoscaleView()
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        names = list(self.controls)
-        rows = [
-            widgets.HBox([self.controls[a], self.controls[b]])
-            for a, b in zip(names[::2], names[1::2], strict=True)
-        ]
-        self.widget = widgets.VBox([*rows, self.summary, self.image])
-        self.redraw()
+        super().__init__(controls, AutoscaleView())
 
-    def redraw(self, change: object = None) -> AutoscaleResult:
-        """Run the spike with the controls' values; update the summary and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
-        result = run_autoscale(**settings, seed=self.seed)
-        self.image.value = self.view.update(result)
-        self.summary.value = _html(f"{result.summary()}\n{AUTOSCALE_KEY}")
-        return result
+    def run(self, settings: dict[str, Any]) -> AutoscaleResult:
+        return run_autoscale(**settings, seed=self.seed)
+
+    def describe(self, result: AutoscaleResult) -> str:
+        return f"{result.summary()}\n{AUTOSCALE_KEY}"
 
 
 def autoscale_explorer(seed: int = 3) -> widgets.Widget:

@@ -1,19 +1,19 @@
 """Lessons 01 and 02's explorer: change N, the policy or the store, watch the misses.
 
-Same pattern as ``simulations.widgets``: the figure is drawn once and updated in place
-(rendered to a PNG in an ``Image`` widget), so a redraw stays fast. The curve for a policy and
-a store is computed once and kept; moving the instances slider only runs one simulation.
-In a notebook: ``session_miss_explorer()``.
+Same pattern as ``simulations.widgets`` (``simulations.explorer.Explorer``): the figure is drawn
+once and updated in place (rendered to a PNG in an ``Image`` widget), so a redraw stays fast.
+The curve for a policy and a store is computed once and kept; moving the instances slider only
+runs one simulation. In a notebook: ``session_miss_explorer()``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from simulations.explorer import Explorer, png_bytes
 from simulations.session_miss import (
     POLICIES,
     STORES,
@@ -62,33 +62,30 @@ class MissRateView:
         self.curve.set_data([r.instances for r in curve], [r.miss_rate for r in curve])
         self.chosen.set_data([result.instances], [result.miss_rate])
         self.ax.set_title(f"{result.policy}, sessions in {result.store}", fontsize=9)
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png")
-        return png.getvalue()
+        return png_bytes(self.figure)
 
 
-class SessionMissExplorer:
+class SessionMissExplorer(Explorer[SessionMissResult]):
     """Instances, policy and store → the share of requests that find no session."""
+
+    per_row = 3  # all three controls on one row
 
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 0) -> None:
         self.requests, self.seed = requests, seed
         self.curves: dict[tuple[str, str], list[SessionMissResult]] = {}
-        self.controls = {
+        controls = {
             "instances": widgets.IntSlider(
                 2, min=1, max=MAX_INSTANCES, description="instances", continuous_update=False
             ),
             "policy": widgets.Dropdown(options=POLICIES, value="round_robin", description="policy"),
             "store": widgets.ToggleButtons(options=STORES, value="memory", description="sessions"),
         }
-        self.view = MissRateView()
-        self.image = widgets.Image(format="png")
-        self.text = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        self.widget = widgets.VBox(
-            [widgets.HBox(list(self.controls.values())), self.text, self.image]
-        )
-        self.redraw()
+        super().__init__(controls, MissRateView())
+
+    @property
+    def text(self) -> widgets.HTML:
+        """The summary line (the same widget as ``summary``)."""
+        return self.summary
 
     def curve(self, policy: str, store: str) -> list[SessionMissResult]:
         """The runs for N = 1 ... MAX_INSTANCES (computed once per policy and store)."""
@@ -102,14 +99,14 @@ class SessionMissExplorer:
             )
         return self.curves[policy, store]
 
-    def redraw(self, change: object = None) -> SessionMissResult:
-        """Run the model with the controls' values and update the text and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
-        curve = self.curve(settings["policy"], settings["store"])
-        result = curve[settings["instances"] - 1]
-        self.image.value = self.view.update(curve, result)
-        self.text.value = html.escape(summary(result))
-        return result
+    def run(self, settings: dict[str, Any]) -> SessionMissResult:
+        return self.curve(settings["policy"], settings["store"])[settings["instances"] - 1]
+
+    def draw(self, result: SessionMissResult) -> bytes:
+        return self.view.update(self.curve(result.policy, result.store), result)
+
+    def describe(self, result: SessionMissResult) -> str:
+        return summary(result)
 
 
 def session_miss_explorer(requests: int = WIDGET_REQUESTS, seed: int = 0) -> widgets.Widget:

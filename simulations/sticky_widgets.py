@@ -1,18 +1,18 @@
 """Lesson 06's explorer: change the policy, the skew, ε or the load, and watch the hot spot.
 
-Same pattern as ``simulations.widgets``: the figure is drawn once and updated in place (new
-data on the same lines, rendered to a PNG in an ``Image`` widget), so a redraw stays fast.
-In a notebook: ``sticky_explorer()``.
+Same pattern as ``simulations.widgets`` (``simulations.explorer.Explorer``): the figure is drawn
+once and updated in place (new data on the same lines, rendered to a PNG in an ``Image``
+widget), so a redraw stays fast. In a notebook: ``sticky_explorer()``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from simulations.explorer import Explorer, png_bytes
 from simulations.sticky import STICKY_POLICIES, StickyResult, run_sticky
 
 WIDGET_REQUESTS = 3_000  # ~1500 s of traffic at the default load: enough for a hot spot to show
@@ -93,17 +93,15 @@ class UtilizationView:
             f"{result.policy}: busy fraction per instance (thick: the hottest; dashed: new)",
             fontsize=9,
         )
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png")
-        return png.getvalue()
+        return png_bytes(self.figure)
 
 
-class StickyExplorer:
+class StickyExplorer(Explorer[StickyResult]):
     """Policy, Zipf skew, instances, load, ε and a scale-out → utilization over time."""
 
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 42) -> None:
         self.requests, self.seed = requests, seed
-        self.controls = {
+        controls = {
             "policy": widgets.Dropdown(
                 options=STICKY_POLICIES, value="sticky", description="policy"
             ),
@@ -126,26 +124,13 @@ class StickyExplorer:
                 continuous_update=False,
             ),
         }
-        self.view = UtilizationView()
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        names = list(self.controls)
-        rows = [
-            widgets.HBox([self.controls[a], self.controls[b]])
-            for a, b in zip(names[::2], names[1::2], strict=True)
-        ]
-        self.widget = widgets.VBox([*rows, self.summary, self.image])
-        self.redraw()
+        super().__init__(controls, UtilizationView())
 
-    def redraw(self, change: object = None) -> StickyResult:
-        """Run the model with the controls' values and update the summary and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
-        result = run_explored_sticky(**settings, requests=self.requests, seed=self.seed)
-        self.image.value = self.view.update(result)
-        self.summary.value = "<br>".join(map(html.escape, summary(result).splitlines()))
-        return result
+    def run(self, settings: dict[str, Any]) -> StickyResult:
+        return run_explored_sticky(**settings, requests=self.requests, seed=self.seed)
+
+    def describe(self, result: StickyResult) -> str:
+        return summary(result)
 
 
 def sticky_explorer(requests: int = WIDGET_REQUESTS, seed: int = 42) -> widgets.Widget:

@@ -1,22 +1,22 @@
 """Interactive controls for the lessons: move a control, the model runs again, the figure redraws.
 
-An *explorer* is a small class with ipywidgets controls, a ``redraw()`` that runs the model
-with the controls' values and updates the picture, and a ``widget`` to display. Its figure is
-drawn once and then updated in place (new data on the same axes, rendered to a PNG shown in an
-``Image`` widget), which keeps a redraw fast. ``EXPLORERS`` lists every explorer so
-``python -m simulations bench`` can time its default redraw (budget: median ≤ 150 ms);
-register new explorers there. In a notebook: ``balance_explorer()``.
+An *explorer* (a ``simulations.explorer.Explorer``) is a small class with ipywidgets controls, a
+``redraw()`` that runs the model with the controls' values and updates the picture, and a
+``widget`` to display. Its figure is drawn once and then updated in place (new data on the same
+axes, rendered to a PNG shown in an ``Image`` widget), which keeps a redraw fast. ``EXPLORERS``
+lists every explorer so ``python -m simulations bench`` can time its default redraw (budget:
+median ≤ 150 ms); register new explorers there. In a notebook: ``balance_explorer()``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.balance import BalanceResult, run_balance
+from simulations.explorer import Explorer, png_bytes
 from simulations.jwt_widgets import JwtExplorer
 from simulations.lifecycle_widgets import AutoscaleExplorer, CrashExplorer
 from simulations.plots import MAX_LINES
@@ -65,17 +65,15 @@ class QueueLengthView:
             f"mean {result.response.mean:.2f} s · p99 {result.response.p99:.2f} s",
             fontsize=9,
         )
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png")
-        return png.getvalue()
+        return png_bytes(self.figure)
 
 
-class BalanceExplorer:
+class BalanceExplorer(Explorer[BalanceResult]):
     """Policy, instances, load and service distribution → queue lengths and response times."""
 
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 0) -> None:
         self.requests, self.seed = requests, seed
-        self.controls = {
+        controls = {
             "policy": widgets.Dropdown(options=POLICY_NAMES, value="random", description="policy"),
             "service_dist": widgets.Dropdown(
                 options=SERVICE_DISTRIBUTIONS, value="exponential", description="service"
@@ -86,26 +84,14 @@ class BalanceExplorer:
             "load": widgets.FloatSlider(
                 0.8, min=0.1, max=0.98, step=0.02, description="load ρ", continuous_update=False
             ),
-        }
-        self.view = QueueLengthView()
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self.redraw, names="value")
-        rows = [
-            widgets.HBox([self.controls["policy"], self.controls["service_dist"]]),
-            widgets.HBox([self.controls["instances"], self.controls["load"]]),
-        ]
-        self.widget = widgets.VBox([*rows, self.summary, self.image])
-        self.redraw()
+        }  # rows: policy | service, instances | load
+        super().__init__(controls, QueueLengthView())
 
-    def redraw(self, change: object = None) -> BalanceResult:
-        """Run the model with the controls' values and update the summary and the figure."""
-        settings = {name: control.value for name, control in self.controls.items()}
-        result = run_explored_balance(**settings, requests=self.requests, seed=self.seed)
-        self.image.value = self.view.update(result)
-        self.summary.value = "<br>".join(map(html.escape, result.summary().splitlines()))
-        return result
+    def run(self, settings: dict[str, Any]) -> BalanceResult:
+        return run_explored_balance(**settings, requests=self.requests, seed=self.seed)
+
+    def describe(self, result: BalanceResult) -> str:
+        return result.summary()
 
 
 def balance_explorer(requests: int = WIDGET_REQUESTS, seed: int = 0) -> widgets.Widget:

@@ -247,3 +247,12 @@ def test_nonsense_settings_are_rejected(overrides: dict) -> None:
 def test_unknown_policy_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
         run_balance("fastest", requests=10)
+
+
+@pytest.mark.parametrize("policy", POLICY_NAMES)
+def test_one_instance_is_one_queue_whatever_the_policy(policy: str) -> None:
+    # the M/M/1 baseline a learner reaches by moving the instances slider to 1
+    result = run_balance(policy, 1, 0.5, 1.0, 2000, seed=3)
+    assert result.requests_completed == 2000
+    assert result.served == [2000]
+    assert result.response.mean == run_balance("random", 1, 0.5, 1.0, 2000, seed=3).response.mean

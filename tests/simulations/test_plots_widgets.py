@@ -97,3 +97,26 @@ def test_bench_reports_ratios_and_redraw_times(capsys, monkeypatch) -> None:
     assert isinstance(result["within_budget"], bool)
     table = bench.format_table(result)
     assert "overhead (random)" in table and "redraw balance_explorer" in table
+
+
+def extreme_values(control) -> list:
+    """Every option of a dropdown, both ends of a slider, both states of a checkbox."""
+    if hasattr(control, "options"):
+        return [option[1] if isinstance(option, tuple) else option for option in control.options]
+    if hasattr(control, "max"):
+        return [control.min, control.max]
+    return [not control.value, control.value]
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_every_control_setting_redraws_without_an_error(name: str) -> None:
+    # A learner drags sliders to their ends: the explorer must draw something, not raise
+    # (moving balance's instances to 1 once raised, as power_of_two's default d was 2).
+    explorer = EXPLORERS[name]()
+    for control_name, control in explorer.controls.items():
+        first = control.value
+        for value in extreme_values(control):
+            control.value = value
+            assert bytes(explorer.image.value[:4]) == PNG, (control_name, value)
+            assert explorer.summary.value, (control_name, value)
+        control.value = first
