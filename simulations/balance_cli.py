@@ -10,7 +10,17 @@ import argparse
 from typing import Any
 
 from simulations.balance import run_balance
-from simulations.cli_common import UsageError, integer, positive_float, positive_int
+from simulations.cli_common import (
+    UsageError,
+    add_instances,
+    add_requests,
+    add_seed,
+    format_numbers,
+    only_for,
+    positive_float,
+    positive_int,
+    table,
+)
 from simulations.policies import POLICY_NAMES
 from simulations.workload import SERVICE_DISTRIBUTIONS
 
@@ -22,23 +32,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Simulate a load balancer in front of n single-server FIFO instances.",
     )
     parser.add_argument("--policy", choices=POLICY_NAMES, default="random")
-    parser.add_argument("--instances", type=positive_int, default=4, metavar="N")
+    add_instances(parser, default=4)
     parser.add_argument(
         "--arrival-rate",
         type=positive_float,
         default=3.2,
         metavar="L",
-        help="requests per second, all users together (default 3.2)",
+        help="requests per second, all users together (default %(default)g)",
     )
     parser.add_argument(
         "--service-rate",
         type=positive_float,
         default=1.0,
         metavar="M",
-        help="requests per second one instance can serve (default 1)",
+        help="requests per second one instance can serve (default %(default)g)",
     )
-    parser.add_argument("--requests", type=positive_int, default=100_000, metavar="K")
-    parser.add_argument("--seed", type=integer, default=0, metavar="S")
+    add_requests(parser, default=100_000)
+    add_seed(parser, default=0)
     parser.add_argument("--service-dist", choices=SERVICE_DISTRIBUTIONS, default="exponential")
     parser.add_argument(
         "--choices",
@@ -58,11 +68,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.choices is not None and args.policy != "power_of_two":
-        raise UsageError("--choices applies only to --policy power_of_two")
-    if args.users is not None and args.policy != "sticky":
-        raise UsageError("--users applies only to --policy sticky")
-    choices = 2 if args.choices is None else args.choices
+    only_for(args.choices, "--choices", args.policy == "power_of_two", "--policy power_of_two")
+    only_for(args.users, "--users", args.policy == "sticky", "--policy sticky")
+    choices = min(2, args.instances) if args.choices is None else args.choices
     if choices > args.instances:
         raise UsageError(f"--choices {choices} is more than the {args.instances} instances")
     result = run_balance(
@@ -77,10 +85,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         users=100 if args.users is None else args.users,
     )
     return result.to_dict()
-
-
-def _numbers(values: list[float], digits: int = 2) -> str:
-    return " ".join(f"{value:.{digits}f}" for value in values)
 
 
 def _theory_mean(result: dict[str, Any]) -> str:
@@ -119,11 +123,10 @@ def format_table(result: dict[str, Any]) -> str:
     if result["theory"]["p99_response"] is not None:
         rows.append(("theory p99", f"{result['theory']['p99_response']:.3f} s"))
     rows += [
-        ("utilization", _numbers(result["utilization"])),
-        ("mean queue length", _numbers(result["mean_queue_length"])),
+        ("utilization", format_numbers(result["utilization"])),
+        ("mean queue length", format_numbers(result["mean_queue_length"])),
         ("seed", str(result["seed"])),
     ]
     if "warning" in result:
         rows.append(("WARNING", result["warning"]))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+    return table(rows)

@@ -4,10 +4,13 @@ Each subcommand is a *scenario module* listed in ``SCENARIOS``. A scenario modul
 
 * ``add_parser(subparsers) -> argparse.ArgumentParser``: add its subcommand and its options
   (use the shared types from ``simulations.cli_common``, e.g. ``type=positive_float``, so bad
-  numbers are rejected alike everywhere);
+  numbers are rejected alike everywhere, and its ``add_seed``, ``add_users``... for the options
+  every subcommand spells the same);
 * ``run(args) -> dict``: run the model and return a JSON-ready dict (counts as ints; raise
-  ``UsageError`` for options that make no sense together, e.g. a flag the chosen policy ignores);
-* ``format_table(result) -> str``: the readable text printed when ``--json`` is not given.
+  ``UsageError`` for options that make no sense together, e.g. a flag the chosen policy ignores:
+  ``cli_common.only_for`` says so);
+* ``format_table(result) -> str``: the readable text printed when ``--json`` is not given
+  (``cli_common.table`` aligns label/value rows).
 
 To add a subcommand, write such a module and append it to ``SCENARIOS``: this module adds
 ``--json`` to every subcommand, prints the result, and turns every usage problem (unknown

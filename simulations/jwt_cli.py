@@ -8,24 +8,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-from simulations.cli_common import UsageError, integer, positive_float, positive_int
+from simulations.cli_common import (
+    add_seed,
+    add_users,
+    non_negative_float,
+    only_for,
+    positive_float,
+    table,
+)
 from simulations.jwt_revocation import REVOCATION_MODES, JwtScenario, run_jwt
 
 DEFAULTS = JwtScenario()
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number ≥ 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of at least 0")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=positive_float,
         default=DEFAULTS.token_ttl,
         metavar="S",
-        help=f"access-token lifetime in seconds (default {DEFAULTS.token_ttl:g})",
+        help="access-token lifetime in seconds (default %(default)g)",
     )
     parser.add_argument(
         "--revocation",
@@ -51,27 +46,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULTS.revocation,
         help="none: tokens live until exp; denylist: logout writes the jti to a shared store",
     )
-    parser.add_argument("--users", type=positive_int, default=DEFAULTS.users, metavar="U")
+    add_users(parser, DEFAULTS.users)
     parser.add_argument(
         "--duration",
         type=positive_float,
         default=DEFAULTS.duration,
         metavar="T",
-        help=f"simulated seconds (default {DEFAULTS.duration:g})",
+        help="simulated seconds (default %(default)g)",
     )
     parser.add_argument(
         "--revocation-rate",
         type=positive_float,
         default=DEFAULTS.revocation_rate,
         metavar="R",
-        help=f"stolen tokens revoked per second (default {DEFAULTS.revocation_rate:g})",
+        help="stolen tokens revoked per second (default %(default)g)",
     )
     parser.add_argument(
         "--request-rate",
         type=positive_float,
         default=DEFAULTS.request_rate,
         metavar="Q",
-        help=f"requests per second per user, and per thief (default {DEFAULTS.request_rate:g})",
+        help="requests per second per user, and per thief (default %(default)g)",
     )
     parser.add_argument(
         "--denylist-delay",
@@ -80,14 +75,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="D",
         help="denylist only: seconds before every instance sees a new entry (default 0)",
     )
-    parser.add_argument("--seed", type=integer, default=DEFAULTS.seed, metavar="S")
+    add_seed(parser, DEFAULTS.seed)
     return parser
 
 
 def scenario_from(args: argparse.Namespace) -> JwtScenario:
     """The scenario the command line describes (a flag that does not apply is a usage error)."""
-    if args.denylist_delay is not None and args.revocation != "denylist":
-        raise UsageError("--denylist-delay applies only to --revocation denylist")
+    denylist = args.revocation == "denylist"
+    only_for(args.denylist_delay, "--denylist-delay", denylist, "--revocation denylist")
     return JwtScenario(
         token_ttl=args.token_ttl,
         revocation=args.revocation,
@@ -154,5 +149,4 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     if "warning" in result:
         rows.append(("WARNING", result["warning"]))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+    return table(rows)

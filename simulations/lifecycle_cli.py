@@ -13,52 +13,33 @@ sense with another one (``--restart-after`` without ``--crash-at``) are refused,
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from simulations.autoscale import AutoscaleScenario, run_autoscale
-from simulations.cli_common import UsageError, integer, positive_float, positive_int
+from simulations.cli_common import (
+    UsageError,
+    add_instances,
+    add_seed,
+    add_users,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    table,
+)
 from simulations.deploy import DeployScenario, run_deploy
 from simulations.policies import POLICY_NAMES
 from simulations.sessions import STORES, SessionsScenario, run_sessions
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number ≥ 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of at least 0")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a whole number of at least 0")
-    return value
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
-
-
 def _common(parser: argparse.ArgumentParser, store: str, policy: str) -> None:
     parser.add_argument(
-        "--store", choices=STORES, default=store, help=f"where sessions live (default {store})"
+        "--store", choices=STORES, default=store, help="where sessions live (default %(default)s)"
     )
     parser.add_argument(
         "--policy",
         choices=POLICY_NAMES,
         default=policy,
-        help=f"load-balancing policy (default {policy})",
+        help="load-balancing policy (default %(default)s)",
     )
 
 
@@ -80,35 +61,35 @@ class SessionsCommand:
             ),
         )
         _common(parser, d.store, d.policy)
-        parser.add_argument("--instances", type=positive_int, default=d.instances, metavar="N")
-        parser.add_argument("--users", type=positive_int, default=d.users, metavar="U")
+        add_instances(parser, d.instances)
+        add_users(parser, d.users)
         parser.add_argument(
             "--duration",
             type=positive_float,
             default=d.duration,
             metavar="D",
-            help=f"seconds of traffic (default {d.duration:g})",
+            help="seconds of traffic (default %(default)g)",
         )
         parser.add_argument(
             "--login-window",
             type=positive_float,
             default=d.login_window,
             metavar="W",
-            help=f"every user logs in within the first W seconds (default {d.login_window:g})",
+            help="every user logs in within the first W seconds (default %(default)g)",
         )
         parser.add_argument(
             "--think-time",
             type=positive_float,
             default=d.think_time,
             metavar="S",
-            help=f"mean seconds between a user's requests (default {d.think_time:g})",
+            help="mean seconds between a user's requests (default %(default)g)",
         )
         parser.add_argument(
             "--service-rate",
             type=positive_float,
             default=d.service_rate,
             metavar="M",
-            help=f"requests per second one instance serves (default {d.service_rate:g})",
+            help="requests per second one instance serves (default %(default)g)",
         )
         parser.add_argument(
             "--crash-at",
@@ -144,7 +125,7 @@ class SessionsCommand:
             action="store_true",
             help="the balancer resends a crashed instance's queued requests",
         )
-        parser.add_argument("--seed", type=integer, default=d.seed, metavar="S")
+        add_seed(parser, d.seed)
         return parser
 
     @staticmethod
@@ -187,7 +168,7 @@ class SessionsCommand:
                 crash += (
                     f", back after {result['restart_after']:g} s + {result['boot_time']:g} s boot"
                 )
-        return _table(
+        return table(
             [
                 ("sessions", f"{result['store']}, routing {result['policy']}"),
                 ("users", f"{result['users']} (logged in within {result['login_window']:g} s)"),
@@ -233,25 +214,25 @@ class AutoscaleCommand:
             type=positive_int,
             default=d.users,
             metavar="U",
-            help=f"users visiting at any moment at the base load ({d.users})",
+            help="users visiting at any moment at the base load (%(default)s)",
         )
         parser.add_argument(
             "--think-time",
             default=d.think_time,
             **number,
-            help=f"mean seconds between a user's requests ({d.think_time:g})",
+            help="mean seconds between a user's requests (%(default)g)",
         )
         parser.add_argument(
             "--visit-length",
             default=d.visit_length,
             **number,
-            help=f"mean seconds a visit lasts ({d.visit_length:g})",
+            help="mean seconds a visit lasts (%(default)g)",
         )
         parser.add_argument(
             "--spike-factor",
             default=d.spike_factor,
             **number,
-            help=f"visits start this many times as often ({d.spike_factor:g})",
+            help="visits start this many times as often (%(default)g)",
         )
         parser.add_argument("--spike-at", default=d.spike_at, **zero_ok)
         parser.add_argument("--spike-duration", default=d.spike_duration, **number)
@@ -260,19 +241,19 @@ class AutoscaleCommand:
             "--service-rate",
             default=d.service_rate,
             **number,
-            help=f"requests per second one instance serves ({d.service_rate:g})",
+            help="requests per second one instance serves (%(default)g)",
         )
         parser.add_argument(
             "--target",
             default=d.target,
             **number,
-            help=f"target CPU utilization (default {d.target:g})",
+            help="target CPU utilization (default %(default)g)",
         )
         parser.add_argument(
             "--tolerance",
             default=d.tolerance,
             **zero_ok,
-            help=f"no change while |utilization/target − 1| ≤ X ({d.tolerance:g})",
+            help="no change while |utilization/target − 1| ≤ X (%(default)g)",
         )
         parser.add_argument(
             "--min-replicas", type=positive_int, default=d.min_replicas, metavar="N"
@@ -285,13 +266,13 @@ class AutoscaleCommand:
             "--metric-window",
             default=d.metric_window,
             **number,
-            help=f"utilization is averaged over X seconds ({d.metric_window:g})",
+            help="utilization is averaged over X seconds (%(default)g)",
         )
         parser.add_argument(
             "--stabilization-window",
             default=d.stabilization_window,
             **zero_ok,
-            help=f"scale-down stabilization, seconds ({d.stabilization_window:g})",
+            help="scale-down stabilization, seconds (%(default)g)",
         )
         parser.add_argument("--boot-time", default=d.boot_time, **zero_ok)
         parser.add_argument(
@@ -299,7 +280,7 @@ class AutoscaleCommand:
             action="store_true",
             help="scale-in stops instances at once (their requests fail)",
         )
-        parser.add_argument("--seed", type=integer, default=d.seed, metavar="S")
+        add_seed(parser, d.seed)
         return parser
 
     @staticmethod
@@ -330,7 +311,7 @@ class AutoscaleCommand:
 
     @staticmethod
     def format_table(result: dict[str, Any]) -> str:
-        return _table(
+        return table(
             [
                 ("sessions", f"{result['store']}, routing {result['policy']}"),
                 (
@@ -425,12 +406,12 @@ class DeployCommand:
         )
         parser.add_argument("--deploy-at", type=positive_float, default=d.deploy_at, metavar="T")
         parser.add_argument("--duration", type=positive_float, default=d.duration, metavar="D")
-        parser.add_argument("--users", type=positive_int, default=d.users, metavar="U")
+        add_users(parser, d.users)
         parser.add_argument("--think-time", type=positive_float, default=d.think_time, metavar="S")
         parser.add_argument(
             "--service-rate", type=positive_float, default=d.service_rate, metavar="M"
         )
-        parser.add_argument("--seed", type=integer, default=d.seed, metavar="S")
+        add_seed(parser, d.seed)
         return parser
 
     @staticmethod
@@ -455,7 +436,7 @@ class DeployCommand:
     @staticmethod
     def format_table(result: dict[str, Any]) -> str:
         took = result["deploy_time"]
-        return _table(
+        return table(
             [
                 ("sessions", f"{result['store']}, routing {result['policy']}"),
                 (

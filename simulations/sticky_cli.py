@@ -7,25 +7,24 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-from simulations.cli_common import UsageError, integer, positive_float, positive_int
+from simulations.cli_common import (
+    add_instances,
+    add_requests,
+    add_seed,
+    add_users,
+    format_numbers,
+    non_negative_float,
+    only_for,
+    positive_float,
+    positive_int,
+    table,
+)
 from simulations.heavy_tail import ACTIVITY_MODELS
 from simulations.sticky import SESSION_STORES, STICKY_POLICIES, StickyScenario, run_sticky
 
 DEFAULTS = StickyScenario()
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number ≥ 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of at least 0")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,13 +38,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--policy", choices=STICKY_POLICIES, default=DEFAULTS.policy)
-    parser.add_argument("--instances", type=positive_int, default=DEFAULTS.instances, metavar="N")
-    parser.add_argument("--users", type=positive_int, default=DEFAULTS.users, metavar="U")
+    add_instances(parser, DEFAULTS.instances)
+    add_users(parser, DEFAULTS.users)
     parser.add_argument(
         "--activity",
         choices=ACTIVITY_MODELS,
         default=DEFAULTS.activity,
-        help="how activity is spread over users (default zipf)",
+        help="how activity is spread over users (default %(default)s)",
     )
     parser.add_argument(
         "--zipf-s",
@@ -75,7 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="M",
         help="requests per second one instance can serve",
     )
-    parser.add_argument("--requests", type=positive_int, default=DEFAULTS.requests, metavar="K")
+    add_requests(parser, DEFAULTS.requests)
     parser.add_argument(
         "--scale-out-at",
         type=positive_float,
@@ -118,22 +117,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="W",
         help="utilization is reported in W equal time windows",
     )
-    parser.add_argument("--seed", type=integer, default=DEFAULTS.seed, metavar="S")
+    add_seed(parser, DEFAULTS.seed)
     return parser
-
-
-def _only(value: object, flag: str, applies: bool, where: str) -> None:
-    if value is not None and not applies:
-        raise UsageError(f"{flag} applies only to {where}")
 
 
 def scenario_from(args: argparse.Namespace) -> StickyScenario:
     """The scenario the command line describes (flags that do not apply are usage errors)."""
-    _only(args.zipf_s, "--zipf-s", args.activity == "zipf", "--activity zipf")
-    _only(args.pareto_alpha, "--pareto-alpha", args.activity == "pareto", "--activity pareto")
-    _only(args.epsilon, "--epsilon", args.policy == "bounded_load", "--policy bounded_load")
+    only_for(args.zipf_s, "--zipf-s", args.activity == "zipf", "--activity zipf")
+    only_for(args.pareto_alpha, "--pareto-alpha", args.activity == "pareto", "--activity pareto")
+    only_for(args.epsilon, "--epsilon", args.policy == "bounded_load", "--policy bounded_load")
     hashed = args.policy in ("consistent_hash", "bounded_load")
-    _only(args.vnodes, "--vnodes", hashed, "--policy consistent_hash or bounded_load")
+    only_for(args.vnodes, "--vnodes", hashed, "--policy consistent_hash or bounded_load")
     return StickyScenario(
         policy=args.policy,
         instances=args.instances,
@@ -163,10 +157,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if scenario.crash_hottest_at is not None and result.hottest_instance is None:
         summary["warning"] = "--crash-hottest-at is after the last request arrived: no crash"
     return summary
-
-
-def _numbers(values: list[float], digits: int = 2) -> str:
-    return " ".join(f"{value:.{digits}f}" for value in values)
 
 
 def _maybe(value: float | None, spec: str) -> str:
@@ -206,7 +196,7 @@ def format_table(result: dict[str, Any]) -> str:
             "mean {mean_response:.3f}   p50 {p50_response:.3f}   p95 {p95_response:.3f}   "
             "p99 {p99_response:.3f}".format(**result),
         ),
-        ("load per instance", _numbers(result["load"])),
+        ("load per instance", format_numbers(result["load"])),
         ("imbalance", f"{result['imbalance']:.2f} (max / mean load; 1 = even)"),
         (
             "sessions",
@@ -236,5 +226,4 @@ def format_table(result: dict[str, Any]) -> str:
     rows.append(("seed", str(result["seed"])))
     if "warning" in result:
         rows.append(("WARNING", result["warning"]))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+    return table(rows)

@@ -178,3 +178,25 @@ def test_the_module_runs_as_a_program() -> None:
     )
     assert bad.returncode == 2
     assert bad.stdout == "" and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_single_instance_is_the_m_m_1_baseline(capsys) -> None:
+    assert (
+        main(
+            [
+                "balance",
+                "--instances",
+                "1",
+                "--arrival-rate",
+                "0.5",
+                "--requests",
+                "20000",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["served"] == [20000]
+    assert result["theory"]["mean_response"] == pytest.approx(2.0)
+    assert result["mean_response"] == pytest.approx(2.0, rel=0.1)
