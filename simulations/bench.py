@@ -136,13 +136,15 @@ def time_models(requests: int, repeat: int) -> list[dict[str, Any]]:
 
 
 def time_redraws(repeat: int) -> list[dict[str, Any]]:
-    """Median CPU time of each explorer's redraw at its default settings."""
+    """Median CPU time of each explorer's redraw at its default settings (3 × repeat redraws,
+    at least 15)."""
     from simulations.widgets import EXPLORERS  # imports ipywidgets and matplotlib: only here
 
     rows = []
     for name, explorer_class in EXPLORERS.items():
         explorer = explorer_class()  # draws once, like displaying it does
-        times = [_cpu_seconds(explorer.redraw)[0] for _ in range(max(repeat, 5))]
+        # a redraw is short, so a few slow ones (a garbage collection) would move a median of 5
+        times = [_cpu_seconds(explorer.redraw)[0] for _ in range(max(3 * repeat, 15))]
         rows.append({"widget": name, "median_ms": 1000 * statistics.median(times)})
     return rows
 
