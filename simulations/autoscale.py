@@ -37,7 +37,13 @@ from simulations.lifecycle import (
     sample,
 )
 from simulations.metrics import ResponseStats, rounded
-from simulations.sessions import check_routing, outcome_counts, outcome_fields, start_cluster
+from simulations.sessions import (
+    Outcome,
+    check_routing,
+    outcome_counts,
+    outcome_fields,
+    start_cluster,
+)
 from simulations.validation import (
     integer,
     non_negative,
@@ -138,20 +144,10 @@ class AutoscaleTimeline:
 
 
 @dataclass(frozen=True)
-class AutoscaleResult:
+class AutoscaleResult(Outcome):
     """What one run measured (counts are ints)."""
 
     scenario: AutoscaleScenario
-    requests: int
-    requests_completed: int
-    failed_requests: int
-    failed_in_flight: int
-    failed_queued: int
-    failed_no_instance: int
-    logins: int
-    session_misses: int
-    users_forced_to_login: int
-    sessions_lost: int
     initial_replicas: int
     peak_replicas: int
     final_replicas: int

@@ -43,8 +43,20 @@ from simulations.lifecycle import (
     sample,
 )
 from simulations.metrics import ResponseStats, rounded
-from simulations.sessions import check_routing, outcome_counts, outcome_fields, start_cluster
-from simulations.validation import integer, positive_int, positive_number, with_overrides
+from simulations.sessions import (
+    Outcome,
+    check_routing,
+    outcome_counts,
+    outcome_fields,
+    start_cluster,
+)
+from simulations.validation import (
+    integer,
+    non_negative,
+    positive_int,
+    positive_number,
+    with_overrides,
+)
 from simulations.workload import Request, independent_streams, numbered_requests, policy_stream
 
 SAMPLE_EVERY = 1.0  # seconds between timeline samples
@@ -172,8 +184,7 @@ class DeployScenario:
         integer("seed", self.seed)
         for name in ("duration", "think_time", "service_rate", "deploy_at"):
             positive_number(name, getattr(self, name))
-        if not (math.isfinite(self.boot_time) and self.boot_time >= 0):
-            raise ValueError(f"boot_time must be a number ≥ 0, got {self.boot_time!r}")
+        non_negative("boot_time", self.boot_time)
         if self.deploy_at >= self.duration:
             raise ValueError(
                 f"the deploy at {self.deploy_at:g} starts after the last request "
@@ -198,23 +209,13 @@ class DeployTimeline:
 
 
 @dataclass(frozen=True)
-class DeployResult:
+class DeployResult(Outcome):
     """What one deploy measured (counts are ints)."""
 
     scenario: DeployScenario
     surge: int
     unavailable: int
-    requests: int
-    requests_completed: int
-    failed_requests: int
-    failed_in_flight: int
-    failed_queued: int
-    failed_no_instance: int
-    logins: int
-    session_misses: int
-    users_forced_to_login: int
     users_logged_out_twice: int
-    sessions_lost: int
     sessions_at_deploy: int
     deploy_finished: float | None  # when every instance was new and ready
     max_total: int  # most instances booting or ready at once (≤ replicas + surge)

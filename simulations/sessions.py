@@ -25,7 +25,7 @@ every store and policy run with the same seed sees exactly the same requests and
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import simpy
@@ -208,21 +208,29 @@ def outcome_counts(requests: int, metrics: LifecycleMetrics, book: SessionBook) 
     }
 
 
-OUTCOME_FIELDS = (
-    "requests",
-    "requests_completed",
-    "failed_requests",
-    "failed_in_flight",
-    "failed_queued",
-    "failed_no_instance",
-    "logins",
-    "session_misses",
-    "users_forced_to_login",
-    "sessions_lost",
-)  # the keys of outcome_counts, which every lifecycle result has as fields
+@dataclass(frozen=True)
+class Outcome:
+    """What users lived through in one run of instances that come and go (crashes, autoscaling,
+    deploys): requests served or failed and why, first logins, session misses, forced re-logins,
+    sessions lost. Every lifecycle result starts with these fields; ``outcome_counts`` fills them.
+    """
+
+    requests: int
+    requests_completed: int
+    failed_requests: int
+    failed_in_flight: int
+    failed_queued: int
+    failed_no_instance: int
+    logins: int
+    session_misses: int
+    users_forced_to_login: int
+    sessions_lost: int
 
 
-def outcome_fields(result: Any) -> dict[str, int]:
+OUTCOME_FIELDS = tuple(item.name for item in fields(Outcome))
+
+
+def outcome_fields(result: Outcome) -> dict[str, int]:
     """The ``outcome_counts`` a result was made with, read back for its JSON summary."""
     return {name: getattr(result, name) for name in OUTCOME_FIELDS}
 
@@ -309,21 +317,11 @@ class Timeline:
 
 
 @dataclass(frozen=True)
-class SessionsResult:
+class SessionsResult(Outcome):
     """What one run measured: requests, failures and the sessions' fate (all counts are ints)."""
 
     scenario: SessionsScenario
-    requests: int
-    requests_completed: int
-    failed_requests: int
-    failed_in_flight: int
-    failed_queued: int
-    failed_no_instance: int
     requests_rerouted: int
-    logins: int
-    session_misses: int
-    users_forced_to_login: int
-    sessions_lost: int
     sessions_at_crash: int
     sessions_at_end: int
     requests_per_instance: list[int]
