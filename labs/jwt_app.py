@@ -24,7 +24,9 @@ Configuration (``create_app(config=...)``, or the environment for the secrets):
 ``JWT_SECRET`` (at least 32 bytes) or ``JWT_KEYS`` ``{kid: secret}`` with ``JWT_ACTIVE_KID``;
 ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_TTL_SECONDS``, ``JWT_LEEWAY_SECONDS``;
 ``JWT_REVOCATION`` = ``"denylist"`` (default) or ``"none"`` (the revocation gap, for the
-lesson); ``JWT_CLOCK``, a function returning the time in seconds (default ``time.time``).
+lesson); ``JWT_CLOCK``, a function returning the time in seconds (default ``time.time``);
+``CART_TTL_SECONDS``, how long a cart (``cart:<user>``, kept across logins) lives after its
+last change (default a week).
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ import jwt
 from flask import Flask, Response, current_app, g, jsonify, request
 from redis import Redis
 
+from labs.redis_cart import add_to_stored_cart, cart_from_hash
 from labs.redis_store import get_redis
 from labs.users import verify_password
 from labs.web import (
     add_health_routes,
-    add_to_cart,
     cart_item,
     cart_json,
     create_base_app,
@@ -64,6 +66,7 @@ DEFAULT_ISSUER = "stateless-by-design"
 DEFAULT_AUDIENCE = "course-api"
 DEFAULT_TTL_SECONDS = 900
 DEFAULT_LEEWAY_SECONDS = 5
+DEFAULT_CART_TTL_SECONDS = 7 * 24 * 3600  # a cart outlives any token; a week after its last add
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "iss", "aud"]
 REVOCATION_MODES = ("denylist", "none")
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+=*\.[A-Za-z0-9_-]*=*\.[A-Za-z0-9_-]*=*$")
@@ -307,6 +310,9 @@ def create_app(
     settings = settings_from(config)  # fail here, loudly, on a bad secret or setting
     app = create_base_app(__name__, instance_id, config)
     store = redis if redis is not None else get_redis()
+    cart_ttl = int(app.config.get("CART_TTL_SECONDS", DEFAULT_CART_TTL_SECONDS))
+    if cart_ttl < 1:
+        raise ValueError("CART_TTL_SECONDS must be at least 1")
     app.extensions["jwt_settings"] = settings
     app.extensions["jwt_store"] = store
 
@@ -339,18 +345,15 @@ def create_app(
     @app.get("/cart")
     def cart() -> Response:
         user = authenticated_user()
-        return cart_json(user, _cart(user))
+        return cart_json(user, cart_from_hash(store.hgetall(f"cart:{user}")))
 
     @app.post("/cart/items")
     def add_item() -> Response:
         user = authenticated_user()
         sku, qty = cart_item()
-        items = add_to_cart(_cart(user), sku, qty)
-        store.hset(f"cart:{user}", sku, items[sku])
+        # read, check, write as one transaction: two instances adding at once both count
+        items = add_to_stored_cart(store, f"cart:{user}", sku, qty, ttl=cart_ttl)
         return cart_json(user, items)
-
-    def _cart(user: str) -> dict[str, int]:
-        return {sku: int(qty) for sku, qty in store.hgetall(f"cart:{user}").items()}
 
     add_health_routes(app, store)
 

@@ -17,6 +17,8 @@ One Redis hash per login session, ``session:<id>``::
 * **The cart lives in the session**, so it shares the session's TTL and is deleted with it at
   logout: one key, one expiry, nothing left behind. (A cart that outlives logout, or follows
   the user across devices, would go under ``cart:<user>`` with its own TTL, as ``jwt_app`` does.)
+* **Adding to the cart** reads it, checks the limits and writes, as one optimistic transaction
+  (``labs/redis_cart.py``): two instances adding at the same moment can't overshoot a limit.
 * **Logout** deletes the key: the server forgets the session, whoever kept the cookie.
 
 There is no signing secret: the session id is an opaque random key, worthless unless it names a
@@ -33,11 +35,11 @@ from flask import Flask, Response, jsonify, request
 from redis import Redis
 from werkzeug.exceptions import Unauthorized
 
+from labs.redis_cart import add_to_stored_cart, cart_from_hash
 from labs.redis_store import get_redis
 from labs.users import verify_password
 from labs.web import (
     add_health_routes,
-    add_to_cart,
     cart_item,
     cart_json,
     create_base_app,
@@ -77,9 +79,7 @@ def create_app(
         fields, _ = store.pipeline().hgetall(key).expire(key, ttl).execute()  # one round trip
         if "user" not in fields:
             raise Unauthorized("not logged in (the session expired or never existed)")
-        items = fields.items()
-        cart = {f.removeprefix(ITEM_PREFIX): int(q) for f, q in items if f.startswith(ITEM_PREFIX)}
-        return key, fields["user"], cart
+        return key, fields["user"], cart_from_hash(fields, ITEM_PREFIX)
 
     @app.post("/login")
     def login() -> Response | tuple[Response, int]:
@@ -117,17 +117,14 @@ def create_app(
 
     @app.post("/cart/items")
     def add_item() -> Response:
-        key, user, items = current_session()
+        key, user, _ = current_session()
         sku, qty = cart_item()
-        items = add_to_cart(items, sku, qty)  # validates the limits; 400 if exceeded
-        # HINCRBY adds atomically (two instances adding at once both count) and keeps the TTL;
-        # EXPIRE again in the same transaction so a session that expired a moment ago cannot
-        # come back as a key without one. (The limits were checked on the cart read above, so
-        # two adds at the very same moment could overshoot them once; WATCH or a Lua script
-        # would close that gap, at the cost of a longer lesson.)
-        pipe = store.pipeline()
-        pipe.hincrby(key, ITEM_PREFIX + sku, qty).expire(key, ttl)
-        items[sku], _ = pipe.execute()
+        # Read, check the limits, write: as one optimistic transaction (WATCH ... MULTI/EXEC),
+        # so two instances adding to this cart at the same moment cannot overshoot a limit
+        # together. HINCRBY keeps the TTL, and EXPIRE runs again in the same EXEC.
+        items = add_to_stored_cart(
+            store, key, sku, qty, prefix=ITEM_PREFIX, ttl=ttl, require="user"
+        )
         return cart_json(user, items)
 
     add_health_routes(app, store)
