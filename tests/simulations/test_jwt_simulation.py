@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pytest
+import simpy
 from cli_runs import json_output
 from cli_runs import measured as measured_keys
 
@@ -28,6 +30,7 @@ from simulations.jwt_revocation import (
     SERIES_POINTS,
     JwtResult,
     JwtScenario,
+    count_user_requests,
     run_jwt,
     theory_mean_exposure,
     ttl_tradeoff,
@@ -431,3 +434,36 @@ def test_explorer_redraws_with_its_controls() -> None:
     assert explorer.redraw().to_dict() == run_explored_jwt(revocation="denylist").to_dict()
     assert first.to_dict() == run_explored_jwt().to_dict()
     assert jwt_explorer() is not None
+
+
+@pytest.mark.parametrize(
+    ("users", "rate", "duration", "seed"), [(50, 0.02, 3600, 1), (7, 1.5, 40, 9)]
+)
+def test_counted_user_requests_are_what_one_simpy_process_per_user_sends(
+    users: int, rate: float, duration: float, seed: int
+) -> None:
+    """The model counts users' requests with a heap instead of running them as processes;
+    the count must be the very one a process per user gives, from the same random stream."""
+    env, rng, sent = simpy.Environment(), random.Random(seed), [0]
+
+    def user():
+        while True:
+            yield env.timeout(rng.expovariate(rate))
+            sent[0] += 1
+
+    for _ in range(users):
+        env.process(user())
+    env.run(until=duration)
+    expected = sent[0]
+    assert expected > users  # enough requests for the order of draws to matter
+    assert count_user_requests(random.Random(seed), users, rate, duration) == expected
+
+
+def test_every_user_request_is_a_denylist_lookup() -> None:
+    scenario = JwtScenario(users=200, duration=1800, request_rate=0.01, seed=5)
+    without, with_denylist = run_jwt(scenario), run_jwt(scenario, revocation="denylist")
+    assert without.user_requests == with_denylist.user_requests > 0
+    assert without.denylist_lookups == 0
+    assert with_denylist.denylist_lookups >= with_denylist.user_requests
+    replays = with_denylist.denylist_lookups - with_denylist.user_requests
+    assert replays == with_denylist.attacker_requests
