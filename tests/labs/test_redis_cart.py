@@ -55,6 +55,16 @@ def module(request: pytest.FixtureRequest) -> ModuleType:
     return APPS[request.param]
 
 
+def run_on_both(work: Callable[[Flask], None], apps: tuple[Flask, Flask]) -> None:
+    """``work(app)`` for each app, in two threads at once; wait for both."""
+    threads = [threading.Thread(target=work, args=(app,)) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+
+
 def overlap_the_first_check_of_each_thread(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
     """Make two requests pass the limit check on the same cart before either writes."""
     check = redis_cart.add_to_cart
@@ -90,11 +100,7 @@ def test_two_instances_at_once_cannot_overshoot_the_limit(
         except BaseException as exc:  # reported below, with the thread's result
             crashes.append(exc)
 
-    threads = [threading.Thread(target=one_more, args=(app,)) for app in (a, b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_on_both(one_more, (a, b))
     assert crashes == []
     assert not barrier.broken, "the two adds never overlapped, so the test proved nothing"
     assert sorted(statuses) == [200, 400]  # one fits; the other sees it on its retry
@@ -116,11 +122,7 @@ def test_concurrent_adds_below_the_limit_all_count(
             if status != 200:
                 failures.append(status)
 
-    threads = [threading.Thread(target=shop, args=(app,)) for app in (a, b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_on_both(shop, (a, b))
     assert failures == []
     cart = b.test_client(use_cookies=False).get("/cart", headers=headers).get_json()
     assert cart["items"] == {"pen": 30}
