@@ -2,7 +2,7 @@
 
 Lesson 04 runs the same experiment on a stateful and a stateless app::
 
-    result = run_crash_experiment("labs.stateless_app")
+    result = run_crash_experiment("stateless")
     print(result.summary())
 
 The request order is fixed (user01, user02, ... user20, user01, ...; one request at a time) and
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from requests import RequestException, Session
 
-from labs.process_cluster import ProcessCluster
-from labs.users import demo_password, load_test_users
+from labs.apps.users import demo_password, load_test_users
+from labs.cluster import ProcessCluster
 
 TIMEOUT_SECONDS = 10
 
@@ -138,7 +138,7 @@ def crash_experiment(
 
 
 def run_crash_experiment(
-    app: str = "labs.stateless_app",
+    app: str = "stateless",
     *,
     users: int = 20,
     requests: int = 200,

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
-from labs.jwt_app import ALGORITHM, token_settings
+from labs.apps.jwt_app import ALGORITHM, token_settings
 
 GUESSED_KEY = b"password123-password123-password123!"
 

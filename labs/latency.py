@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from labs.users import demo_password
+from labs.apps.users import demo_password
 
 
 class LatencyError(RuntimeError):

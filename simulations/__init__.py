@@ -1,41 +1,47 @@
 """SimPy models of stateless services at scale, checked against queueing theory.
 
-The public API (what notebooks and exercise checks may import):
+Where things are (COURSE_DESIGN §2): ``simulations/engine/`` holds the shared SimPy building
+blocks; ``simulations/scenarios/<name>/`` one folder per scenario (``model.py``, ``plots.py``,
+``widget.py``, ``cli.py``); ``knobs.py`` how a scenario declares its parameters; ``theory.py``
+the queueing formulas; ``explorer.py`` what every widget shares; ``cli.py`` the command line
+(``python -m simulations --help``); ``bench.py`` the performance budgets.
 
-* load balancing: ``run_balance`` → ``BalanceResult``; ``compare_policies``; ``theory_for``;
-  ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy classes for your own experiments;
+The public API (what notebooks and exercise checks may import from here):
+
+* load balancing (lesson 03): ``run_balance`` → ``BalanceResult``; ``BalanceScenario``;
+  ``compare_policies``; ``theory_for``; ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy
+  classes for your own experiments;
+* session misses (lesson 01): ``session_miss_rate`` → ``SessionMissResult``;
+  ``miss_rate_by_instances``;
 * queueing theory: ``simulations.theory`` (M/M/1, M/G/1, M/M/c with Erlang C, random routing,
   round robin as E_n/M/1, power of d choices, sticky pins);
+* instances that die, scale and redeploy (lessons 04, 05): ``run_crashes`` → ``CrashResult``
+  (``compare_stores``), ``run_autoscale`` → ``AutoscaleResult`` (the HPA rule:
+  ``desired_replicas``, ``HorizontalAutoscaler``), ``run_deploy`` → ``DeployResult`` (rolling
+  deploys: ``surge_and_unavailable``); ``run_sessions``, ``SessionsScenario`` and
+  ``SessionsResult`` are the crash scenario's earlier names;
 * sticky sessions and hot spots (lesson 06): ``run_sticky`` → ``StickyResult``;
   ``compare_sticky``; ``STICKY_POLICIES``; ``UserActivity`` (Zipf/Pareto users); ``HashRing``,
   ``BoundedLoadRing``, ``bounded_load_choice`` (consistent hashing with bounded loads);
-* instances that die, scale and redeploy (lessons 04, 05): ``run_sessions`` → ``SessionsResult``
-  (crashes, session stores), ``run_autoscale`` → ``AutoscaleResult`` (the HPA rule:
-  ``desired_replicas``, ``HorizontalAutoscaler``), ``run_deploy`` → ``DeployResult`` (rolling
-  deploys: ``surge_and_unavailable``); building blocks in ``simulations.lifecycle``;
+* JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``;
 * building blocks for new scenarios: ``Instance``, ``LoadBalancer``, ``Metrics``, ``Workload``.
 
-Figures live in ``simulations.plots``, widgets in ``simulations.widgets``, the command line in
-``simulations.cli`` (``python -m simulations --help``).
+Figures and widgets live in each scenario's ``plots`` and ``widget`` modules; importing this
+package loads neither matplotlib nor ipywidgets.
 """
 
 from simulations import theory
-from simulations.autoscale import AutoscaleResult, AutoscaleScenario, run_autoscale
-from simulations.autoscaler import HorizontalAutoscaler, desired_replicas
-from simulations.balance import BalanceResult, Theory, compare_policies, run_balance, theory_for
-from simulations.balancer import LoadBalancer
-from simulations.deploy import DeployResult, DeployScenario, run_deploy, surge_and_unavailable
-from simulations.hashing import (
+from simulations.engine.balancer import LoadBalancer
+from simulations.engine.hashing import (
     BoundedLoadRing,
     HashRing,
     bounded_capacity,
     bounded_load_choice,
     stable_hash,
 )
-from simulations.heavy_tail import UserActivity
-from simulations.instance import Instance
-from simulations.metrics import Metrics, QueueTrace, ResponseStats, percentile
-from simulations.policies import (
+from simulations.engine.instance import Instance
+from simulations.engine.metrics import Metrics, QueueTrace, ResponseStats, percentile
+from simulations.engine.policies import (
     POLICY_NAMES,
     FunctionPolicy,
     LeastConnections,
@@ -46,14 +52,44 @@ from simulations.policies import (
     Sticky,
     make_policy,
 )
-from simulations.sessions import SessionsResult, SessionsScenario, compare_stores, run_sessions
-from simulations.sticky import (
+from simulations.engine.workload import SERVICE_DISTRIBUTIONS, Request, Workload
+from simulations.scenarios.autoscale.autoscaler import HorizontalAutoscaler, desired_replicas
+from simulations.scenarios.autoscale.model import AutoscaleResult, AutoscaleScenario, run_autoscale
+from simulations.scenarios.balance.model import (
+    BalanceResult,
+    BalanceScenario,
+    Theory,
+    compare_policies,
+    run_balance,
+    theory_for,
+)
+from simulations.scenarios.crashes.model import (
+    CrashResult,
+    CrashScenario,
+    compare_stores,
+    run_crashes,
+)
+from simulations.scenarios.deploy.model import (
+    DeployResult,
+    DeployScenario,
+    run_deploy,
+    surge_and_unavailable,
+)
+from simulations.scenarios.jwt.model import JwtResult, JwtScenario, run_jwt, ttl_tradeoff
+from simulations.scenarios.session_miss.model import (
+    SessionMissResult,
+    SessionMissScenario,
+    miss_rate_by_instances,
+    session_miss_rate,
+)
+from simulations.scenarios.sticky.model import (
     STICKY_POLICIES,
     StickyResult,
     StickyScenario,
     compare_sticky,
     run_sticky,
 )
+from simulations.scenarios.sticky.users import UserActivity
 from simulations.theory import (
     erlang_c,
     exponential_sojourn_percentile,
@@ -65,7 +101,11 @@ from simulations.theory import (
     round_robin_mean_response,
     sticky_mean_response,
 )
-from simulations.workload import SERVICE_DISTRIBUTIONS, Request, Workload
+
+# The crash scenario's earlier names (lesson 04 used to call it "sessions").
+SessionsScenario = CrashScenario
+SessionsResult = CrashResult
+run_sessions = run_crashes
 
 __all__ = [
     "POLICY_NAMES",
@@ -74,13 +114,18 @@ __all__ = [
     "AutoscaleResult",
     "AutoscaleScenario",
     "BalanceResult",
+    "BalanceScenario",
     "BoundedLoadRing",
+    "CrashResult",
+    "CrashScenario",
     "DeployResult",
     "DeployScenario",
     "FunctionPolicy",
     "HashRing",
     "HorizontalAutoscaler",
     "Instance",
+    "JwtResult",
+    "JwtScenario",
     "LeastConnections",
     "LoadBalancer",
     "Metrics",
@@ -91,6 +136,8 @@ __all__ = [
     "Request",
     "ResponseStats",
     "RoundRobin",
+    "SessionMissResult",
+    "SessionMissScenario",
     "SessionsResult",
     "SessionsScenario",
     "Sticky",
@@ -109,6 +156,7 @@ __all__ = [
     "exponential_sojourn_percentile",
     "make_policy",
     "mg1_mean_response",
+    "miss_rate_by_instances",
     "mm1_mean_response",
     "mmc_mean_response",
     "percentile",
@@ -117,12 +165,16 @@ __all__ = [
     "round_robin_mean_response",
     "run_autoscale",
     "run_balance",
+    "run_crashes",
     "run_deploy",
+    "run_jwt",
     "run_sessions",
     "run_sticky",
+    "session_miss_rate",
     "stable_hash",
     "sticky_mean_response",
     "surge_and_unavailable",
     "theory",
     "theory_for",
+    "ttl_tradeoff",
 ]

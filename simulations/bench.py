@@ -7,7 +7,7 @@ Two measurements, printed as a table (or one JSON object with ``--json``):
   the style of SimPy's Bank example (a process and a ``Resource`` request per customer) and a
   leaner one (a ``Store`` and one server process per instance). The overhead ratio is the
   engine's time over the faster bare model's; the budget is 1.3×.
-* every explorer in ``simulations.widgets.EXPLORERS``: the median time of a redraw at its
+* every explorer (``simulations.explorer.explorers()``): the median time of a redraw at its
   default settings (run the model, update the figure, render the PNG); the budget is 150 ms.
 
 Times are CPU seconds of this process (``time.process_time``), medians of interleaved repeats,
@@ -16,18 +16,18 @@ so other programs on a shared machine disturb them less than wall-clock times.
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import simpy
 
-from simulations.balance import run_balance
-from simulations.cli_common import positive_int
+from simulations import knobs
+from simulations.scenarios.balance.model import run_balance
 
 OVERHEAD_BUDGET = 1.3
 REDRAW_BUDGET_MS = 150.0
@@ -138,10 +138,10 @@ def time_models(requests: int, repeat: int) -> list[dict[str, Any]]:
 def time_redraws(repeat: int) -> list[dict[str, Any]]:
     """Median CPU time of each explorer's redraw at its default settings (3 × repeat redraws,
     at least 15)."""
-    from simulations.widgets import EXPLORERS  # imports ipywidgets and matplotlib: only here
+    from simulations.explorer import explorers  # imports ipywidgets and matplotlib: only here
 
     rows = []
-    for name, explorer_class in EXPLORERS.items():
+    for name, explorer_class in explorers().items():
         explorer = explorer_class()  # draws once, like displaying it does
         # a redraw is short, so a few slow ones (a garbage collection) would move a median of 5
         times = [_cpu_seconds(explorer.redraw)[0] for _ in range(max(3 * repeat, 15))]
@@ -149,31 +149,24 @@ def time_redraws(repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "bench",
-        help="time the engine against bare SimPy and the widgets' redraws (budgets of §8)",
-        description="Time the balance engine against bare SimPy models, and widget redraws.",
-    )
-    parser.add_argument(
-        "--requests",
-        type=positive_int,
-        default=50_000,
-        metavar="K",
-        help="requests per timed run (default 50000)",
-    )
-    parser.add_argument(
-        "--repeat",
-        type=positive_int,
-        default=5,
-        metavar="R",
-        help="timed runs per model and routing; medians are reported (default 5)",
-    )
-    return parser
+@dataclass(frozen=True)
+class BenchSettings:
+    """How long ``bench`` measures: requests per timed run, and timed runs per model."""
+
+    requests: int = knobs.count(50_000, "requests per timed run", metavar="K")
+    repeat: int = knobs.count(5, "timed runs per model and routing; medians are reported")
+
+    def __post_init__(self) -> None:
+        knobs.check(self)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    models = time_models(args.requests, args.repeat)
+SCENARIO = BenchSettings
+HELP = "time the engine against bare SimPy and the widgets' redraws (budgets of §8)"
+DESCRIPTION = "Time the balance engine against bare SimPy models, and widget redraws."
+
+
+def run(settings: BenchSettings) -> dict[str, Any]:
+    models = time_models(settings.requests, settings.repeat)
     overhead = {}
     for routing in ROUTINGS:
         by_name = {
@@ -181,13 +174,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         engine = by_name.pop("engine (run_balance)")
         overhead[routing] = engine / min(by_name.values())
-    redraws = time_redraws(args.repeat)
+    redraws = time_redraws(settings.repeat)
     within = max(overhead.values()) <= OVERHEAD_BUDGET and all(
         row["median_ms"] <= REDRAW_BUDGET_MS for row in redraws
     )
     return {
-        "requests": args.requests,
-        "repeat": args.repeat,
+        "requests": settings.requests,
+        "repeat": settings.repeat,
         "system": f"M/M/{INSTANCES} split {INSTANCES} ways, arrival rate {ARRIVAL_RATE}, "
         f"service rate {SERVICE_RATE}",
         "models": models,

@@ -1,53 +1,190 @@
 """Command line for the simulations: ``python -m simulations SUBCOMMAND [options] [--json]``.
 
-Each subcommand is a *scenario module* listed in ``SCENARIOS``. A scenario module exposes:
+Every subcommand is made from a *command module*: each scenario's ``cli.py``
+(``simulations/scenarios/<name>/cli.py``, listed in ``simulations.scenarios.SCENARIOS``) and
+``simulations.bench``. A command module says only what is its own:
 
-* ``add_parser(subparsers) -> argparse.ArgumentParser``: add its subcommand and its options
-  (use the shared types from ``simulations.cli_common``, e.g. ``type=positive_float``, so bad
-  numbers are rejected alike everywhere, and its ``add_seed``, ``add_users``... for the options
-  every subcommand spells the same);
-* ``run(args) -> dict``: run the model and return a JSON-ready dict (counts as ints; raise
-  ``UsageError`` for options that make no sense together, e.g. a flag the chosen policy ignores:
-  ``cli_common.only_for`` says so);
+* ``SCENARIO``: the scenario dataclass; its fields (``simulations.knobs``) *are* the options:
+  flag ``--field-name``, type, bounds, default and ``--help`` text all come from the field, and
+  a flag given where its field's ``applies`` rule says it does not matter is refused;
+* ``HELP`` and ``DESCRIPTION`` (and optionally ``NAME``, default the folder's name with ``-``
+  for ``_``, and ``ALIASES``);
+* ``run(scenario) -> dict``: run the model and return a JSON-ready dict (counts as ints);
 * ``format_table(result) -> str``: the readable text printed when ``--json`` is not given
-  (``cli_common.table`` aligns label/value rows).
+  (``table`` aligns label/value rows).
 
-To add a subcommand, write such a module and append it to ``SCENARIOS``: this module adds
-``--json`` to every subcommand, prints the result, and turns every usage problem (unknown
-choice, non-number, negative rate, ``UsageError``, ``ValueError`` from the model) into one line
-on stderr and exit code 2, without a traceback.
+Only what was typed reaches the scenario (options default to ``argparse.SUPPRESS``), so the
+model's own defaults apply, except where a field declares a longer ``cli_default``. Every usage
+problem (unknown choice, non-number, a value out of bounds, a flag that does not apply, a
+``ValueError`` from the model) is one line on stderr and exit code 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any, NoReturn
 
-from simulations import balance_cli, bench, jwt_cli, lifecycle_cli, sticky_cli
-from simulations.cli_common import (
-    OneLineErrorParser,
-    UsageError,
-    integer,
-    positive_float,
-    positive_int,
-)
+from simulations import knobs
+from simulations.knobs import UNSET, Knob, applies, check_value, parse_amount
+from simulations.scenarios import SCENARIOS
 
-__all__ = ["SCENARIOS", "UsageError", "integer", "main", "positive_float", "positive_int"]
-
-SCENARIOS: list[ModuleType] = [balance_cli, bench, sticky_cli, *lifecycle_cli.SUBCOMMANDS, jwt_cli]  # type: ignore[list-item]
 PROG = "python -m simulations"
+METAVARS = {"count": "N", "number": "X", "seed": "S", "times": "T", "amount": "N"}
+
+
+class UsageError(Exception):
+    """Options that parse but make no sense (together): reported in one line, exit code 2."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def command_modules() -> list[ModuleType]:
+    """Every subcommand's module: the scenarios in lesson order, then ``bench``."""
+    modules = [importlib.import_module(f"simulations.scenarios.{name}.cli") for name in SCENARIOS]
+    return [*modules, importlib.import_module("simulations.bench")]
+
+
+def command_name(module: ModuleType) -> str:
+    """``simulations.scenarios.session_miss.cli`` → ``session-miss`` (unless it sets ``NAME``)."""
+    default = module.__name__.split(".")[-2 if module.__name__.endswith(".cli") else -1]
+    return getattr(module, "NAME", default.replace("_", "-"))
+
+
+# --- options from fields --------------------------------------------------------------------
+
+
+def flag_of(name: str, knob: Knob) -> str:
+    """The option that sets field ``name``: ``--arrival-rate`` for ``arrival_rate``."""
+    return knob.flag or "--" + name.replace("_", "-")
+
+
+def _value_type(name: str, knob: Knob) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses one value of ``knob`` and checks it like the model."""
+    whole = knob.kind in ("count", "seed")
+
+    def parse(text: str) -> Any:
+        if knob.kind == "amount":
+            try:
+                return parse_amount(name, text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} is neither a whole number nor a percentage"
+                ) from None
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            what = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not whole and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        try:
+            check_value(name, [value] if knob.kind == "times" else value, knob)
+        except ValueError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+        return value
+
+    parse.__name__ = knob.kind  # argparse names the type in some messages
+    return parse
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None or value == ():
+        return "none"
+    return str(value)
+
+
+def help_text(field: dataclasses.Field, knob: Knob, declared: dict[str, Any]) -> str:
+    """``--help`` for one option: where it applies, what it means, the unit and the default."""
+    text = knob.flag_help or knob.help
+    if knob.applies is not None:
+        other, values = knob.applies
+        if values:
+            text = f"{' or '.join(values)} only: {text}"
+        else:
+            text = f"with {flag_of(other, declared[other][1])}: {text}"
+    if knob.unit and knob.kind in ("number", "times"):
+        text += f" [{knob.unit}]"
+    if knob.kind != "switch" and "(default" not in text:
+        default = field.default if knob.cli_default is UNSET else knob.cli_default
+        text += f" (default {_shown(default)})"
+    return text.replace("%", "%%")  # argparse formats help texts with %
+
+
+def add_options(parser: argparse.ArgumentParser, kind: type) -> None:
+    """One option per knob of scenario class ``kind``; every default is ``SUPPRESS``."""
+    declared = knobs.declared(kind)
+    for name, (field, knob) in declared.items():
+        options: dict[str, Any] = {
+            "dest": name,
+            "default": argparse.SUPPRESS,
+            "help": help_text(field, knob, declared),
+        }
+        if knob.kind == "switch":
+            options["action"] = "store_false" if field.default else "store_true"
+        elif knob.kind == "choice":
+            options["choices"] = knob.choices
+        else:
+            options["type"] = _value_type(name, knob)
+            options["metavar"] = knob.metavar or METAVARS[knob.kind]
+            if knob.kind == "times":
+                options["nargs"] = "+"
+        parser.add_argument(flag_of(name, knob), **options)
+
+
+def scenario_from(kind: type, args: argparse.Namespace) -> Any:
+    """The scenario the command line describes: what was typed, refused where it does not
+    apply; fields with a ``cli_default`` get it when not typed."""
+    declared = knobs.declared(kind)
+    typed = {name: getattr(args, name) for name in declared if hasattr(args, name)}
+    settings = {name: field.default for name, (field, _) in declared.items()} | typed
+    for name in typed:
+        knob = declared[name][1]
+        if knob.applies is None or applies(knob, settings):
+            continue
+        other, values = knob.applies
+        other_flag = flag_of(other, declared[other][1])
+        flag = flag_of(name, knob)
+        if values:
+            raise UsageError(f"{flag} applies only to {other_flag} {' or '.join(values)}")
+        raise UsageError(f"{flag} needs {other_flag}" + (f" ({knob.why})" if knob.why else ""))
+    for name, (_, knob) in declared.items():
+        if name not in typed and knob.cli_default is not UNSET:
+            typed[name] = knob.cli_default
+        if knob.kind == "times" and name in typed:
+            typed[name] = tuple(typed[name])
+    return kind(**typed)
+
+
+# --- the program ----------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog=PROG, description="Stateless by Design: simulations.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    for module in SCENARIOS:
-        sub = module.add_parser(subparsers)
+    for module in command_modules():
+        sub = subparsers.add_parser(
+            command_name(module),
+            aliases=getattr(module, "ALIASES", ()),
+            help=module.HELP,
+            description=module.DESCRIPTION,
+        )
+        add_options(sub, module.SCENARIO)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.set_defaults(scenario=module)
+        sub.set_defaults(module=module)
     return parser
 
 
@@ -58,13 +195,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error already printed (2)
         return stop.code if isinstance(stop.code, int) else 2
+    module = args.module
     try:
-        result = args.scenario.run(args)
+        result = module.run(scenario_from(module.SCENARIO, args))
     except (UsageError, ValueError) as problem:
         print(f"{PROG} {args.command}: error: {problem}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
-        print(args.scenario.format_table(result))
+        print(module.format_table(result))
     return 0
+
+
+# --- what command modules share for their tables ---------------------------------------------
+
+
+def format_numbers(values: list[float], digits: int = 2) -> str:
+    """``[0.5, 0.25]`` as ``0.50 0.25``: one value per instance, on one line."""
+    return " ".join(f"{value:.{digits}f}" for value in values)
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    """The rows as lines ``label  value``, the values aligned in one column."""
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)

@@ -4,9 +4,10 @@
     python tests/regenerate_notebooks.py 03 notebooks/04_crashes.ipynb
 
 Each notebook runs top to bottom in a fresh kernel of the current environment
-(cwd = notebooks/). Then its metadata is normalised: one kernelspec, no widget
-state blobs, no per-cell timing metadata, stable cell ids, no personal paths.
-A notebook whose run raises is not written.
+(cwd = notebooks/). Then its metadata is normalised: one kernelspec, the full
+``language_info`` the kernel reported (without it JupyterLab fills it in on opening and
+marks an untouched lesson as modified), no widget state blobs, no per-cell timing
+metadata, stable cell ids, no personal paths. A notebook whose run raises is not written.
 """
 
 from __future__ import annotations
@@ -20,20 +21,52 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {"name": "python"}
+LANGUAGE_INFO_KEYS = (  # what ipykernel reports, all of which JupyterLab expects to find
+    "codemirror_mode",
+    "file_extension",
+    "mimetype",
+    "name",
+    "nbconvert_exporter",
+    "pygments_lexer",
+    "version",
+)
 
 
 def normalise(nb: nbformat.NotebookNode, stem: str) -> None:
     # Widget state is dropped: it is a large blob of live-kernel state, not lesson content.
-    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
+    reported = nb.metadata.get("language_info", {})
+    missing = [key for key in LANGUAGE_INFO_KEYS if key not in reported]
+    if missing:
+        raise RuntimeError(f"the kernel reported no {', '.join(missing)} in language_info")
+    language_info = {key: reported[key] for key in LANGUAGE_INFO_KEYS}
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": language_info})
     for index, cell in enumerate(nb.cells):
         cell.id = f"{stem[:2]}-{index:03d}"
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
         cell.metadata.pop("scrolled", None)
         if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
             for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
+
+
+def coalesce_streams(outputs: list) -> list:
+    """One output per run of stdout (or stderr) text: how the kernel split a print into
+    messages depends on timing, and would otherwise change what is stored."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def execute(path: Path) -> float:

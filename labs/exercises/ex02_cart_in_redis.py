@@ -3,7 +3,7 @@
 The learner gets ``CartService``, one instance's cart logic, which keeps carts in a dict of
 its own (the starter below, also the notebook's starter cell). They rewrite it so the cart
 lives in Redis, where the login session already is: the hash ``session:<session id>`` with a
-field ``user`` and a TTL, exactly as ``labs/stateless_app.py`` stores it.
+field ``user`` and a TTL, exactly as ``labs/apps/stateless_app.py`` stores it.
 
 The check runs the lesson's experiment on the learner's class: two instances, A and B, each
 ``CartService(store)`` with its own connection to one shared Redis, and a round-robin balancer
@@ -71,7 +71,7 @@ HINTS = {
 
 
 def session_key(session_id: str) -> str:
-    """Where the app keeps a login session (the same key as ``labs.stateless_app``)."""
+    """Where the app keeps a login session (the same key as ``labs.apps.stateless_app``)."""
     return f"session:{session_id}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labs.checking import CheckReport
-from simulations import run_sessions
+from simulations import run_crashes
 
 Predictor = Callable[[str, int, int], float]
 
@@ -51,7 +51,7 @@ def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
     if not report.passed:
         return report.show()
     for store, instances, crashed in SIMULATED:
-        result = run_sessions(
+        result = run_crashes(
             store=store,
             policy="sticky",
             instances=instances,

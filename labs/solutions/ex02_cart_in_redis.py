@@ -3,7 +3,7 @@
 One field per item, ``item:<sku>``, in the hash ``session:<id>`` that already holds the user:
 ``HINCRBY`` adds atomically (two instances adding at once both count) and, like every hash
 command, keeps the key's TTL, so the cart expires with its session and needs no key of its own.
-This is what ``labs/stateless_app.py`` does.
+This is what ``labs/apps/stateless_app.py`` does.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from notebook_cells import run_starter
 
 from labs.exercises.ex06_bounded_loads import check_choose_instance
 from labs.solutions.ex06_bounded_loads import choose_instance
-from simulations.hashing import bounded_load_choice
+from simulations.engine.hashing import bounded_load_choice
 
 
 def test_check_fails_on_the_stored_starter() -> None:

@@ -5,9 +5,9 @@ import math
 import pytest
 from notebook_cells import run_starter
 
+from labs.apps.jwt_app import is_revoked as app_is_revoked
+from labs.apps.jwt_app import revoke as app_revoke
 from labs.exercises.ex07_denylist import check_denylist
-from labs.jwt_app import is_revoked as app_is_revoked
-from labs.jwt_app import revoke as app_revoke
 from labs.solutions.ex07_denylist import is_revoked, revoke
 
 

@@ -1,4 +1,4 @@
-"""The Python load balancer (labs.balancer): choosing, failing over, passing answers through.
+"""The readable load balancer (labs.cluster.balancer): choosing, failing over, passing answers.
 
 The choice of instance is tested directly on ``candidates``; forwarding is tested against
 small in-process HTTP servers on loopback, so no gunicorn is needed here (the real cluster is
@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from labs.balancer import LoadBalancer, _cookie
-from labs.process_cluster import free_port, port_is_open
+from labs.cluster.balancer import LoadBalancer, _cookie
+from labs.cluster.process import free_port, port_is_open
 
 
 class Echo(BaseHTTPRequestHandler):

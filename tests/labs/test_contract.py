@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from labs import lifecycle, stateful_app, stateless_app
-from labs.users import demo_password
-from labs.web import MAX_BODY_BYTES, QTY_MAX
+from labs.apps import draining, stateful_app, stateless_app
+from labs.apps.users import demo_password
+from labs.apps.web import MAX_BODY_BYTES, QTY_MAX
 
 APPS = [pytest.param(stateful_app, id="stateful"), pytest.param(stateless_app, id="stateless")]
 FUZZ = settings(
@@ -176,13 +176,13 @@ def test_healthz_and_readyz(client: FlaskClient) -> None:
 
 
 def test_readyz_is_503_while_draining_and_healthz_stays_200(client: FlaskClient) -> None:
-    lifecycle.start_draining()
+    draining.start_draining()
     try:
         assert_error(client.get("/readyz"), 503)
         assert client.get("/healthz").status_code == 200
         assert login(client).status_code == 200  # draining still serves what it gets
     finally:
-        lifecycle.reset()
+        draining.reset()
     assert client.get("/readyz").status_code == 200
 
 

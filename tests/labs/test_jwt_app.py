@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from labs import lifecycle
-from labs.jwt_app import (
+from labs.apps import draining
+from labs.apps.jwt_app import (
     DEFAULT_AUDIENCE,
     DEFAULT_ISSUER,
     TokenRejected,
@@ -29,8 +29,8 @@ from labs.jwt_app import (
     issue_token,
     verify_token,
 )
-from labs.users import demo_password
-from labs.web import InsecureDefaultWarning
+from labs.apps.users import demo_password
+from labs.apps.web import InsecureDefaultWarning
 
 SECRET = "test-secret-for-the-jwt-lab-0123456789abcdef"  # 44 bytes
 OLD_KEY = "old-key-retired-soon-0123456789abcdef0123"
@@ -189,14 +189,14 @@ def test_health_and_readiness(make_app) -> None:
 
 def test_readiness_fails_while_draining(make_app) -> None:
     client = make_app().test_client()
-    lifecycle.start_draining()
+    draining.start_draining()
     try:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert "draining" in response.get_json()["error"]
         assert client.get("/healthz").status_code == 200  # alive, just not taking new work
     finally:
-        lifecycle.reset()
+        draining.reset()
 
 
 def closed_port() -> int:
@@ -401,9 +401,9 @@ def test_rotation_keeps_old_tokens_until_the_old_key_is_retired(make_app) -> Non
 def test_logout_reaches_every_process_of_a_real_cluster() -> None:
     """Two gunicorn processes behind a balancer, one shared store: a logout on one is final."""
     requests = pytest.importorskip("requests")
-    from labs.process_cluster import ProcessCluster
+    from labs.cluster.process import ProcessCluster
 
-    with ProcessCluster("labs.jwt_app", instances=2) as cluster:
+    with ProcessCluster("jwt", instances=2) as cluster:
         login = requests.post(
             cluster.url + "/login", json={"username": "dave", "password": "deepdive"}, timeout=10
         )

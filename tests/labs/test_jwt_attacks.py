@@ -28,10 +28,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labs.jwt_app import DEFAULT_AUDIENCE, DEFAULT_ISSUER, create_app
+from labs.apps.jwt_app import DEFAULT_AUDIENCE, DEFAULT_ISSUER, create_app
+from labs.apps.users import demo_password
 from labs.jwt_attacks import classic_attacks, send_attacks
 from labs.jwt_attacks import forge as lesson_forge
-from labs.users import demo_password
 
 SECRET = b"attack-suite-secret-0123456789abcdef0123456789"
 OTHER_SECRET = b"an-attacker-guess-0123456789abcdef0123456789"

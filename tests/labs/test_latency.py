@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from labs import stateful_app, stateless_app
+from labs.apps import stateful_app, stateless_app
 from labs.latency import LatencyError, compare_latency
 
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from flask import Flask, jsonify
 
-from labs import stateful_app, stateless_app
-from labs.cluster import POLICIES, ROUTE_COOKIE, ClusterClient, LocalCluster, describe
+from labs.apps import stateful_app, stateless_app
+from labs.cluster.local import POLICIES, ROUTE_COOKIE, ClusterClient, LocalCluster, describe
 
 ALICE = {"username": "alice", "password": "wonderland"}
 
@@ -130,7 +130,7 @@ def test_sticky_survives_nothing_a_restart_loses() -> None:
 
 
 def test_a_restart_of_a_stateless_instance_loses_nothing(store: redis.Redis) -> None:
-    cluster = LocalCluster("labs.stateless_app", instances=2, policy="sticky", redis=store)
+    cluster = LocalCluster("stateless", instances=2, policy="sticky", redis=store)
     browser = cluster.client()
     login(browser)
     cluster.restart("A")
@@ -175,7 +175,7 @@ def test_the_browser_passes_bodies_headers_and_methods_through(store: redis.Redi
 
 
 def test_instances_are_named_in_order_and_built_by_create_app() -> None:
-    cluster = LocalCluster("labs.stateful_app", instances=4)
+    cluster = LocalCluster("stateful", instances=4)
     assert cluster.instances == ["A", "B", "C", "D"]
     assert [app.config["INSTANCE_ID"] for app in cluster.apps.values()] == cluster.instances
     assert len({id(app) for app in cluster.apps.values()}) == 4
@@ -187,7 +187,7 @@ def test_a_factory_gets_the_instance_id_redis_and_config() -> None:
 
     def factory(instance_id: str, redis: object, config: dict) -> Flask:
         calls.append((instance_id, redis, config))
-        app = Flask("bare")  # no labs.web: the cluster still tags the answer
+        app = Flask("bare")  # no labs.apps.web: the cluster still tags the answer
 
         @app.get("/")
         def hello():
@@ -229,7 +229,7 @@ def test_the_number_of_instances_must_be_an_integer(instances: object) -> None:
 
 def test_a_module_without_create_app_is_refused() -> None:
     with pytest.raises(ValueError, match="no create_app"):
-        LocalCluster("labs.users")
+        LocalCluster("labs.apps.users")
 
 
 def test_restarting_an_unknown_instance_is_refused() -> None:

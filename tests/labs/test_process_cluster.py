@@ -1,4 +1,4 @@
-"""The real multi-process cluster (labs.process_cluster): crashes, graceful stops, cleanup.
+"""The real multi-process cluster (labs.cluster.process): crashes, graceful stops, cleanup.
 
 Every test starts real gunicorn processes behind a real balancer, with both balancers: the
 Python one always, nginx when it is installed (CI installs it). The crash experiments send
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from labs.experiments import run_crash_experiment
-from labs.process_cluster import (
+from labs.apps.users import demo_password
+from labs.cluster.process import (
     ClusterError,
     ProcessCluster,
     find_nginx,
@@ -26,10 +26,10 @@ from labs.process_cluster import (
     nginx_config,
     port_is_open,
 )
-from labs.users import demo_password
+from labs.experiments import run_crash_experiment
 
-STATELESS = "labs.stateless_app"
-STATEFUL = "labs.stateful_app"
+STATELESS = "stateless"
+STATEFUL = "stateful"
 
 BALANCERS = [
     "python",
@@ -212,14 +212,21 @@ def test_stop_stops_everything_and_a_stopped_cluster_stays_stopped() -> None:
 
 
 def test_an_instance_that_cannot_start_is_reported_with_its_output() -> None:
-    cluster = ProcessCluster("labs.no_such_app", instances=1, balancer="python")
+    # The module imports (the cluster checks that first) but has no create_app for gunicorn.
+    cluster = ProcessCluster("labs.apps.users", instances=1, balancer="python")
     with pytest.raises(ClusterError) as failure:
         cluster.start()
     message = str(failure.value)
-    assert "instance A (labs.no_such_app) exited" in message
-    assert "No module named 'labs.no_such_app'" in message  # gunicorn's own words, from stderr
+    assert "instance A (labs.apps.users) exited" in message
+    assert "create_app" in message  # gunicorn's own words, from stderr
     assert cluster.process_ids() == {}
     assert cluster.workdir is None  # deleted
+
+
+@pytest.mark.parametrize("app", ["labs.no_such_app", "stateles"])
+def test_an_unknown_app_is_refused_before_anything_starts(app: str) -> None:
+    with pytest.raises(ValueError, match="stateful, stateless, jwt"):
+        ProcessCluster(app, instances=1, balancer="python")
 
 
 def test_bad_arguments_are_refused_before_anything_starts() -> None:

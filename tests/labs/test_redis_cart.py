@@ -3,7 +3,7 @@
 Both Redis-backed apps add to a cart by reading it, checking the limits, then writing. The
 race between two instances is forced here, not hoped for: a hook lets each request pass the
 limit check and then waits until the other one has too, so both have read the same cart
-before either writes. Without the WATCH/MULTI/EXEC transaction of ``labs/redis_cart.py`` both
+before either writes. Without the WATCH/MULTI/EXEC transaction of ``labs/cart.py`` both
 adds succeed and the cart ends above ``QTY_MAX``; with it, the second write is refused by
 Redis, retried on a fresh read, and answered 400. Runs on fakeredis and on the real Redis at
 ``REDIS_URL``.
@@ -19,9 +19,9 @@ import pytest
 import redis
 from flask import Flask
 
-from labs import jwt_app, redis_cart, stateless_app
-from labs.users import demo_password
-from labs.web import QTY_MAX
+from labs.apps import cart, jwt_app, stateless_app
+from labs.apps.users import demo_password
+from labs.apps.web import QTY_MAX
 
 SECRET = "test-secret-for-the-cart-race-0123456789abcdef"
 APPS = {"stateless_app": stateless_app, "jwt_app": jwt_app}
@@ -67,7 +67,7 @@ def run_on_both(work: Callable[[Flask], None], apps: tuple[Flask, Flask]) -> Non
 
 def overlap_the_first_check_of_each_thread(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
     """Make two requests pass the limit check on the same cart before either writes."""
-    check = redis_cart.add_to_cart
+    check = cart.add_to_cart
     barrier = threading.Barrier(2, timeout=10)
     waited: set[int] = set()
 
@@ -78,7 +78,7 @@ def overlap_the_first_check_of_each_thread(monkeypatch: pytest.MonkeyPatch) -> t
             barrier.wait()
         return result
 
-    monkeypatch.setattr(redis_cart, "add_to_cart", check_then_wait)
+    monkeypatch.setattr(cart, "add_to_cart", check_then_wait)
     return barrier
 
 

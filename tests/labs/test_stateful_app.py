@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from labs.stateful_app import create_app, sessions_of
-from labs.users import demo_password
+from labs.apps.stateful_app import create_app, sessions_of
+from labs.apps.users import demo_password
 
 
 def login(client: FlaskClient, user: str = "alice") -> str:

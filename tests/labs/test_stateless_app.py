@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from labs.stateless_app import DEFAULT_TTL_SECONDS, ITEM_PREFIX, create_app, session_key
-from labs.users import demo_password
+from labs.apps.stateless_app import DEFAULT_TTL_SECONDS, ITEM_PREFIX, create_app, session_key
+from labs.apps.users import demo_password
 
 
 @pytest.fixture

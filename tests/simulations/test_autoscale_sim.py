@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.autoscale import AutoscaleScenario, run_autoscale
-from simulations.autoscaler import (
+from simulations.scenarios.autoscale.autoscaler import (
     HorizontalAutoscaler,
     clamp,
     desired_replicas,
     stabilized,
 )
+from simulations.scenarios.autoscale.model import AutoscaleScenario, run_autoscale
 
 # --- the rule, as pure functions ----------------------------------------------------------
 
@@ -150,7 +150,7 @@ def test_memory_scale_in_loses_sessions_draining_or_not_shared_loses_none() -> N
 def test_accounting_every_request_ends_and_lost_sessions_left_with_their_instance(
     config: dict,
 ) -> None:
-    from simulations.autoscale import draw_requests
+    from simulations.scenarios.autoscale.model import draw_requests
 
     result = run_autoscale(**config)
     assert result.requests == len(draw_requests(AutoscaleScenario(**config)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.deploy import (
+from simulations.scenarios.deploy.model import (
     DeployScenario,
     resolve_amount,
     run_deploy,

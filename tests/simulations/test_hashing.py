@@ -1,4 +1,4 @@
-"""Hash mod n, the consistent-hash ring and bounded loads (simulations.hashing)."""
+"""Hash mod n, the consistent-hash ring and bounded loads (simulations.engine.hashing)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from simulations.hashing import (
+from simulations.engine.hashing import (
     BoundedLoadRing,
     HashRing,
     bounded_capacity,

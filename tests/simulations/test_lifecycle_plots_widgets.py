@@ -9,9 +9,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from simulations import compare_stores, run_autoscale, run_deploy
-from simulations.lifecycle_plots import plot_autoscale, plot_crash, plot_damage, plot_deploy
-from simulations.lifecycle_widgets import AutoscaleExplorer, CrashExplorer
-from simulations.widgets import EXPLORERS
+from simulations.explorer import explorers
+from simulations.plotting import plot_damage
+from simulations.scenarios.autoscale.plots import plot_autoscale
+from simulations.scenarios.autoscale.widget import AutoscaleExplorer
+from simulations.scenarios.crashes.plots import plot_crash
+from simulations.scenarios.crashes.widget import CrashesExplorer
+from simulations.scenarios.deploy.plots import plot_deploy
 
 PNG = b"\x89PNG"
 
@@ -63,7 +67,7 @@ def test_plot_autoscale_and_plot_deploy_show_the_run() -> None:
 
 
 def test_the_explorers_redraw_when_a_control_changes() -> None:
-    crash = CrashExplorer(users=200)
+    crash = CrashesExplorer(users=200)
     first = bytes(crash.image.value)
     assert first.startswith(PNG)
     crash.controls["store"].value = "shared"
@@ -78,5 +82,5 @@ def test_the_explorers_redraw_when_a_control_changes() -> None:
 
 
 def test_the_explorers_are_registered_for_the_bench() -> None:
-    assert EXPLORERS["crash_explorer"] is CrashExplorer
-    assert EXPLORERS["autoscale_explorer"] is AutoscaleExplorer
+    assert explorers()["crashes"] is CrashesExplorer
+    assert explorers()["autoscale"] is AutoscaleExplorer

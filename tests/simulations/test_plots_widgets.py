@@ -11,11 +11,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from simulations import bench, compare_policies, run_balance, widgets
+from simulations import bench, compare_policies, explorer, run_balance
 from simulations.bench import bare_resource_model, bare_store_model
 from simulations.cli import main
-from simulations.plots import plot_policy_comparison, plot_run
-from simulations.widgets import EXPLORERS, BalanceExplorer, balance_explorer
+from simulations.explorer import explorers
+from simulations.scenarios.balance.plots import plot_policy_comparison, plot_run
+from simulations.scenarios.balance.widget import BalanceExplorer, balance_explorer
+
+EXPLORERS = explorers()
 
 PNG = b"\x89PNG"
 
@@ -72,7 +75,9 @@ def test_explorer_redraw_returns_the_run_it_shows() -> None:
 
 
 def test_every_explorer_is_registered_for_the_bench() -> None:
-    assert EXPLORERS["balance_explorer"] is BalanceExplorer
+    assert EXPLORERS["balance"] is BalanceExplorer
+    # every scenario with a widget.py names its explorer, in lesson order
+    assert list(EXPLORERS) == ["session_miss", "balance", "crashes", "autoscale", "sticky", "jwt"]
     assert balance_explorer(requests=200).children  # a displayable widget
 
 
@@ -86,17 +91,17 @@ def test_bare_models_simulate_the_same_system() -> None:
 
 def test_bench_reports_ratios_and_redraw_times(capsys, monkeypatch) -> None:
     # Time only this lesson's explorer here: the others' are timed by the real bench.
-    monkeypatch.setattr(widgets, "EXPLORERS", {"balance_explorer": BalanceExplorer})
+    monkeypatch.setattr(explorer, "explorers", lambda: {"balance": BalanceExplorer})
     assert main(["bench", "--requests", "2000", "--repeat", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["overhead"]) == {"random", "round_robin"}
     assert all(ratio > 0 for ratio in result["overhead"].values())
     assert len(result["models"]) == 6
-    assert [row["widget"] for row in result["redraws"]] == ["balance_explorer"]
+    assert [row["widget"] for row in result["redraws"]] == ["balance"]
     assert result["redraws"][0]["median_ms"] > 0
     assert isinstance(result["within_budget"], bool)
     table = bench.format_table(result)
-    assert "overhead (random)" in table and "redraw balance_explorer" in table
+    assert "overhead (random)" in table and "redraw balance" in table
 
 
 def extreme_values(control) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pytest
 
-from simulations.session_miss import (
+from simulations.scenarios.session_miss.model import (
     POLICIES,
     STORES,
     SessionMissResult,
@@ -13,8 +13,12 @@ from simulations.session_miss import (
     miss_rate_by_instances,
     session_miss_rate,
 )
-from simulations.session_miss_plots import plot_miss_rates
-from simulations.session_miss_widgets import SessionMissExplorer, session_miss_explorer, summary
+from simulations.scenarios.session_miss.plots import plot_miss_rates
+from simulations.scenarios.session_miss.widget import (
+    SessionMissExplorer,
+    session_miss_explorer,
+    summary,
+)
 
 # 2,000 requests: the miss count is (close to) Binomial(2000, 1 − 1/N), sd ≤ 0.0112 in rate;
 # 0.05 is more than 4 sd, so a correct model fails this by chance less than once in 10^4 runs.

@@ -7,9 +7,7 @@ import random
 import pytest
 import simpy
 
-from simulations.autoscale import run_autoscale
-from simulations.deploy import run_deploy
-from simulations.lifecycle import (
+from simulations.engine.lifecycle import (
     DOWN,
     DRAINING,
     GONE,
@@ -18,18 +16,18 @@ from simulations.lifecycle import (
     LifecycleMetrics,
     MortalInstance,
 )
-from simulations.policies import RoundRobin
-from simulations.sessions import (
+from simulations.engine.policies import RoundRobin
+from simulations.engine.sessions import (
     OUTCOME_FIELDS,
     MemoryStore,
     SessionBook,
-    SessionsScenario,
     SharedStore,
-    draw_requests,
     outcome_fields,
-    run_sessions,
 )
-from simulations.workload import Request
+from simulations.engine.workload import Request
+from simulations.scenarios.autoscale.model import run_autoscale
+from simulations.scenarios.crashes.model import CrashScenario, draw_requests, run_crashes
+from simulations.scenarios.deploy.model import run_deploy
 
 
 def request(number: int, user: int = 0, service: float = 1.0, at: float = 0.0) -> Request:
@@ -154,8 +152,8 @@ def test_shared_sessions_never_miss_and_are_never_lost() -> None:
 
 
 def test_done_when_memory_sticky_loses_a_quarter_shared_loses_none() -> None:
-    memory = run_sessions(store="memory", policy="sticky", instances=4, users=1000, crash_at=50)
-    shared = run_sessions(store="shared", policy="sticky", instances=4, users=1000, crash_at=50)
+    memory = run_crashes(store="memory", policy="sticky", instances=4, users=1000, crash_at=50)
+    shared = run_crashes(store="shared", policy="sticky", instances=4, users=1000, crash_at=50)
     assert memory.sessions_at_crash == shared.sessions_at_crash == 1000  # all logged in by 10 s
     # Sticky pins the 1000 logins round robin, 250 per instance: the crash takes exactly those.
     assert memory.sessions_lost == 250
@@ -170,13 +168,13 @@ def test_done_when_memory_sticky_loses_a_quarter_shared_loses_none() -> None:
 def test_k_of_n_crashing_loses_k_over_n_of_the_sticky_sessions(
     instances: int, crashes: int
 ) -> None:
-    result = run_sessions(instances=instances, crashes=crashes, crash_at=50, users=600)
+    result = run_crashes(instances=instances, crashes=crashes, crash_at=50, users=600)
     assert result.sessions_lost == 600 * crashes // instances
     assert result.fraction_lost == pytest.approx(crashes / instances, abs=1 / 600)
 
 
 def test_round_robin_with_memory_sessions_misses_most_requests_even_without_a_crash() -> None:
-    result = run_sessions(store="memory", policy="round_robin", instances=4)
+    result = run_crashes(store="memory", policy="round_robin", instances=4)
     later = result.requests - result.logins
     # A request misses unless it lands where the previous one did: 3 times in 4. With ~9,500
     # later requests the rate's standard deviation is ~0.005: ±0.02 is four of them.
@@ -185,7 +183,7 @@ def test_round_robin_with_memory_sessions_misses_most_requests_even_without_a_cr
 
 
 def test_memory_sticky_misses_only_after_the_crash() -> None:
-    calm = run_sessions(store="memory", policy="sticky")
+    calm = run_crashes(store="memory", policy="sticky")
     assert calm.session_misses == 0 and calm.sessions_lost == 0
 
 
@@ -206,7 +204,7 @@ CONFIGS = [
 def test_every_request_completes_or_fails_and_every_lost_session_died_with_its_instance(
     config: dict,
 ) -> None:
-    result = run_sessions(users=300, **config)
+    result = run_crashes(users=300, **config)
     assert result.requests == result.requests_completed + result.failed_requests
     assert result.failed_requests == (
         result.failed_in_flight + result.failed_queued + result.failed_no_instance
@@ -223,8 +221,8 @@ def test_every_request_completes_or_fails_and_every_lost_session_died_with_its_i
 
 
 def test_every_instance_down_fails_later_requests_until_a_restart() -> None:
-    dead = run_sessions(crashes=4, crash_at=40, users=300)
-    back = run_sessions(crashes=4, crash_at=40, users=300, restart_after=10)
+    dead = run_crashes(crashes=4, crash_at=40, users=300)
+    back = run_crashes(crashes=4, crash_at=40, users=300, restart_after=10)
     assert dead.failed_no_instance > 0.5 * dead.requests * 0.6  # ~60% of requests come later
     assert 0 < back.failed_no_instance < dead.failed_no_instance / 4
     assert dead.sessions_lost == back.sessions_lost == 300
@@ -232,8 +230,8 @@ def test_every_instance_down_fails_later_requests_until_a_restart() -> None:
 
 def test_retrying_queued_requests_turns_queued_failures_into_reroutes() -> None:
     busy = {"crash_at": 40, "service_rate": 27.0, "users": 1000}  # ~93% load: long queues
-    plain = run_sessions(**busy)
-    retried = run_sessions(**busy, retry_queued=True)
+    plain = run_crashes(**busy)
+    retried = run_crashes(**busy, retry_queued=True)
     assert plain.failed_queued > 0 and plain.requests_rerouted == 0
     assert retried.failed_queued == 0 and retried.requests_rerouted == plain.failed_queued
     assert retried.failed_in_flight == plain.failed_in_flight
@@ -241,9 +239,9 @@ def test_retrying_queued_requests_turns_queued_failures_into_reroutes() -> None:
 
 def test_a_restarted_instance_comes_back_empty_and_takes_work_after_booting() -> None:
     base = {"store": "memory", "policy": "round_robin", "crash_at": 30}
-    gone = run_sessions(**base)
-    quick = run_sessions(**base, restart_after=5)
-    slow = run_sessions(**base, restart_after=5, boot_time=30)
+    gone = run_crashes(**base)
+    quick = run_crashes(**base, restart_after=5)
+    slow = run_crashes(**base, restart_after=5, boot_time=30)
     assert gone.requests_per_instance[0] < quick.requests_per_instance[0]
     assert slow.requests_per_instance[0] < quick.requests_per_instance[0]
     kinds = [event.kind for event in slow.events]
@@ -252,7 +250,7 @@ def test_a_restarted_instance_comes_back_empty_and_takes_work_after_booting() ->
 
 
 def test_logins_all_happen_in_the_login_window() -> None:
-    scenario = SessionsScenario(users=200, login_window=5.0)
+    scenario = CrashScenario(users=200, login_window=5.0)
     first: dict[int, float] = {}
     for r in draw_requests(scenario):
         first.setdefault(r.user, r.arrived)
@@ -260,9 +258,9 @@ def test_logins_all_happen_in_the_login_window() -> None:
 
 
 def test_same_seed_same_result_and_another_seed_differs() -> None:
-    one = run_sessions(crash_at=50, seed=3, users=300).to_dict()
-    assert one == run_sessions(crash_at=50, seed=3, users=300).to_dict()
-    assert one != run_sessions(crash_at=50, seed=4, users=300).to_dict()
+    one = run_crashes(crash_at=50, seed=3, users=300).to_dict()
+    assert one == run_crashes(crash_at=50, seed=3, users=300).to_dict()
+    assert one != run_crashes(crash_at=50, seed=4, users=300).to_dict()
 
 
 @pytest.mark.parametrize(
@@ -286,12 +284,12 @@ def test_same_seed_same_result_and_another_seed_differs() -> None:
 )
 def test_bad_scenarios_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
-        SessionsScenario(**bad)
+        CrashScenario(**bad)
 
 
 def test_every_lifecycle_result_reports_the_same_outcome_counts() -> None:
     for result in (
-        run_sessions(users=50, duration=30, crash_at=10),
+        run_crashes(users=50, duration=30, crash_at=10),
         run_autoscale(users=10, duration=300, spike_at=100, spike_duration=100),
         run_deploy(users=20, duration=120),
     ):

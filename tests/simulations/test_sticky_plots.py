@@ -8,10 +8,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-from simulations.sticky import compare_sticky, comparison_table, run_sticky
-from simulations.sticky_plots import plot_hotspot, plot_policy_comparison
-from simulations.sticky_widgets import StickyExplorer, sticky_explorer, summary
-from simulations.widgets import EXPLORERS
+from simulations.explorer import explorers
+from simulations.scenarios.sticky.model import compare_sticky, comparison_table, run_sticky
+from simulations.scenarios.sticky.plots import plot_hotspot, plot_policy_comparison
+from simulations.scenarios.sticky.widget import StickyExplorer, sticky_explorer, summary
 
 PNG = b"\x89PNG"
 
@@ -47,7 +47,7 @@ def test_policy_comparison_has_one_bar_per_policy_in_order() -> None:
 
 
 def test_explorer_redraws_when_a_control_changes_and_is_registered() -> None:
-    assert EXPLORERS["sticky_explorer"] is StickyExplorer
+    assert explorers()["sticky"] is StickyExplorer
     explorer = StickyExplorer(requests=1000)
     first_image = bytes(explorer.image.value)
     assert first_image.startswith(PNG)

@@ -10,14 +10,14 @@ from statistics import mean
 
 import pytest
 
-from simulations.heavy_tail import UserActivity, pareto_shares, zipf_shares
-from simulations.sticky import (
+from simulations.scenarios.sticky.model import (
     STICKY_POLICIES,
     RequestStream,
     StickyScenario,
     compare_sticky,
     run_sticky,
 )
+from simulations.scenarios.sticky.users import UserActivity, pareto_shares, zipf_shares
 
 SMALL = {"requests": 4000}  # 2000 s of traffic at the default 2 requests/s: a run takes ~0.06 s
 SEEDS = range(1, 6)

@@ -1,0 +1,49 @@
+"""The lab apps, one module each, and the HTTP plumbing they share (COURSE_DESIGN §6, §6b).
+
+``APPS`` names every app: clusters, experiments, notebooks and checks take one of these short
+names (``LocalCluster("stateless")``, ``ProcessCluster("jwt")``), or a module path of their own
+(a learner's ``my_shop``). Every app module exposes ``create_app(instance_id="A", redis=None,
+config=None) -> Flask``.
+
+* ``stateful_app``: sessions and carts in the instance's memory, on purpose (lessons 01, 04);
+* ``stateless_app``: sessions and carts in Redis (lesson 02 on);
+* ``jwt_app``: signed tokens, with a Redis denylist for revocation (lesson 07).
+
+What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
+``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
+``draining`` (is this instance shutting down?).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+APPS: dict[str, str] = {
+    "stateful": "labs.apps.stateful_app",
+    "stateless": "labs.apps.stateless_app",
+    "jwt": "labs.apps.jwt_app",
+}
+
+
+def module_path(app: str) -> str:
+    """The module path of ``app``: a name from ``APPS``, or already a dotted module path."""
+    if app in APPS:
+        return APPS[app]
+    if "." in app or app.isidentifier():
+        return app
+    raise ValueError(f"unknown lab app {app!r}: use one of {', '.join(APPS)} or a module path")
+
+
+def app_module(app: str | ModuleType) -> ModuleType:
+    """The module of ``app`` (a name from ``APPS``, a module path, or the module itself)."""
+    if isinstance(app, ModuleType):
+        return app
+    path = module_path(app)
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as missing:
+        if missing.name and path.startswith(missing.name):
+            names = ", ".join(APPS)
+            raise ValueError(f"no lab app {app!r}: use one of {names} or a module path") from None
+        raise

@@ -1,0 +1,170 @@
+"""The HTTP plumbing every lab app shares (COURSE_DESIGN §6).
+
+Each app module keeps only its idea (where sessions live, how tokens are
+checked); this module gives them all the same manners:
+
+* every response carries ``X-Instance: <id>``;
+* every error is JSON ``{"error": "..."}`` with a 4xx code, including 404, 405,
+  413 (body too large) and 415; a shared store that is down is a JSON 503; an
+  unexpected bug is a JSON 500 that names no internals;
+* ``/healthz`` and ``/readyz`` come from :func:`add_health_routes`;
+* request bodies are parsed and validated by :func:`json_body` and
+  :func:`cart_item`, so bad input is a clear 400, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from redis.exceptions import RedisError
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from labs.apps import draining
+
+MAX_BODY_BYTES = 16 * 1024
+USERNAME_MAX = 64
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+QTY_MAX = 99
+CART_MAX_LINES = 50
+STORE_DOWN = "the shared store (Redis) is unavailable"
+
+
+class InsecureDefaultWarning(UserWarning):
+    """A secret fell back to its development default."""
+
+
+def error(status: int, message: str) -> tuple[Response, int]:
+    """A JSON error response: ``{"error": message}`` with ``status``."""
+    return jsonify(error=message), status
+
+
+def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None = None) -> Flask:
+    """A Flask app wired to the course's contract: X-Instance header, JSON errors, size limit."""
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["INSTANCE_ID"] = instance_id
+    app.json.sort_keys = False
+    if config:
+        app.config.update(config)
+
+    @app.after_request
+    def tag_instance(response: Response) -> Response:
+        response.headers["X-Instance"] = instance_id
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response, status = error(exc.code or 500, exc.description or exc.name)
+        response.status_code = status
+        for name, value in exc.get_headers():  # keep e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(RedisError)
+    def store_down(exc: RedisError) -> tuple[Response, int]:
+        return error(503, STORE_DOWN)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:  # pragma: no cover - a bug
+        app.logger.exception("unhandled error")
+        return error(500, "internal error")
+
+    return app
+
+
+def add_health_routes(app: Flask, store: Any = None) -> None:
+    """``/healthz`` (this process is alive) and ``/readyz`` (it can serve: not draining, store up).
+
+    Liveness checks only the process itself, so a Redis outage never gets every instance
+    restarted at once; readiness also pings the shared ``store`` when the app has one.
+    """
+    instance_id = app.config["INSTANCE_ID"]
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok", instance=instance_id)
+
+    @app.get("/readyz")
+    def readyz() -> Response | tuple[Response, int]:
+        if draining.is_draining():
+            return error(503, "draining: not taking new requests")
+        if store is not None:
+            try:
+                store.ping()
+            except (RedisError, OSError):
+                return error(503, STORE_DOWN)
+        return jsonify(status="ready", instance=instance_id)
+
+
+def secret_from(config: dict[str, Any], name: str, development_default: str) -> str:
+    """``config[name]``, else the ``name`` environment variable, else a loud development default."""
+    value = config.get(name) or os.environ.get(name)
+    if value:
+        return str(value)
+    warnings.warn(
+        f"{name} is not set: using the INSECURE development default. "
+        f"Set {name} in the environment or the app config before deploying.",
+        InsecureDefaultWarning,
+        stacklevel=3,
+    )
+    return development_default
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        raise BadRequest("send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("the body is not valid JSON")
+    if not isinstance(body, dict):
+        raise BadRequest("the JSON body must be an object")
+    return body
+
+
+def string_field(body: dict[str, Any], name: str, max_length: int = 256) -> str:
+    """``body[name]`` as a non-empty string of at most ``max_length`` characters."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{name}' must be a non-empty string")
+    if len(value) > max_length:
+        raise BadRequest(f"'{name}' is longer than {max_length} characters")
+    return value
+
+
+def credentials() -> tuple[str, str]:
+    """``(username, password)`` from a login body, validated."""
+    body = json_body()
+    return string_field(body, "username", USERNAME_MAX), string_field(body, "password")
+
+
+def cart_item() -> tuple[str, int]:
+    """``(sku, qty)`` from a ``POST /cart/items`` body, validated."""
+    body = json_body()
+    sku = string_field(body, "sku", 64)
+    if not SKU_PATTERN.match(sku):
+        raise BadRequest("'sku' may hold letters, digits, '.', '_' and '-' only")
+    qty = body.get("qty")
+    if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= QTY_MAX:
+        raise BadRequest(f"'qty' must be an integer from 1 to {QTY_MAX}")
+    return sku, qty
+
+
+def add_to_cart(items: dict[str, int], sku: str, qty: int) -> dict[str, int]:
+    """``items`` with ``qty`` more of ``sku``; a 400 if the cart would grow too large."""
+    if sku not in items and len(items) >= CART_MAX_LINES:
+        raise BadRequest(f"a cart holds at most {CART_MAX_LINES} different items")
+    new_qty = items.get(sku, 0) + qty
+    if new_qty > QTY_MAX:
+        raise BadRequest(f"at most {QTY_MAX} of one item per cart")
+    return {**items, sku: new_qty}
+
+
+def cart_json(user: str, items: dict[str, int]) -> Response:
+    """The cart as every app returns it."""
+    return jsonify(user=user, items=items, total_qty=sum(items.values()))

@@ -1,0 +1,574 @@
+"""A real cluster on your machine: gunicorn processes, a shared Redis and a load balancer.
+
+``LocalCluster`` (``labs.cluster.local``) runs instances inside one Python process, which is quick
+but cannot crash. ``ProcessCluster`` runs every instance as its own operating-system process,
+so lessons can do what happens in production: ``kill -9`` one (:meth:`ProcessCluster.kill`),
+stop one gracefully with SIGTERM (:meth:`ProcessCluster.terminate`), and start it again
+(:meth:`ProcessCluster.restart`)::
+
+    with ProcessCluster("stateless", instances=3) as cluster:
+        requests.get(cluster.url + "/healthz")   # through the balancer
+        cluster.kill(1)                          # instance "B" is gone, for real
+
+What it starts, and stops again even after an error (no process, port or file left behind):
+
+* **instances**: ``python -m gunicorn -c python:labs.cluster.gunicorn_conf
+  "labs.apps.stateless_app:create_app(instance_id='A')"``, one sync worker each, on a free loopback
+  port, each in its own process group (so a kill reaches the worker too);
+* **the shared store**: the Redis at ``REDIS_URL`` if set, else fakeredis served over TCP
+  (:class:`labs.redis_store.EmbeddedRedisServer`); instances get its URL in ``REDIS_URL``;
+* **a load balancer** at :attr:`ProcessCluster.url`: nginx when it is installed (a generated
+  config, everything in a temporary directory), else :class:`labs.cluster.balancer.LoadBalancer`.
+  ``policy="sticky"`` pins each user to the instance that served them, with a ``route`` cookie
+  (COURSE_DESIGN §7b).
+
+``stop()`` (or leaving the ``with``) is abrupt on purpose: SIGKILL to every process group, since
+a lab cluster has nothing to save and lessons must stay quick; a graceful stop of one instance
+is ``terminate``. A cluster never stopped is stopped when Python exits (a kernel restart too).
+If that Python is killed hard instead, the instances notice and stop themselves
+(``labs.cluster.gunicorn_conf``); nginx cannot, and would be left running.
+
+The instances share fixed secrets (``SECRET_KEY``, ``JWT_SECRET``) so that any of them accepts
+what another signed. They are course values for a cluster that only listens on loopback; set
+those variables in the environment to use your own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from labs.apps import app_module
+from labs.cluster.balancer import ROUTE_COOKIE, LoadBalancer
+from labs.redis_store import EmbeddedRedisServer, connect, redis_url
+
+HOST = "127.0.0.1"
+POLICIES = ("round_robin", "sticky")
+BALANCERS = ("auto", "nginx", "python")
+WORKER_CLASSES = ("sync", "gthread")
+INSTANCE_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Fixed secrets of the local teaching cluster (loopback only): every instance must share them.
+COURSE_SECRET_KEY = "course-cluster-secret-key: loopback teaching cluster, not for production"
+COURSE_JWT_SECRET = "course-cluster-jwt-secret: loopback teaching cluster, not for production"
+FAIL_TIMEOUT_SECONDS = 2  # how long a balancer skips an instance that refused a connection
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not start (the message includes the failing process's last output)."""
+
+
+def find_nginx() -> str | None:
+    """The nginx binary, if installed (Debian puts it in /usr/sbin, often not on a user's PATH)."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(port: int, host: str = HOST) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes still in process group ``pgid`` (Linux ``/proc``; empty elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after "pid (name)": state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def nginx_config(
+    instances: list[tuple[str, int]], listen_port: int, policy: str, workdir: str
+) -> str:
+    """The nginx configuration for ``instances`` (``[(id, port), ...]``) behind one port.
+
+    Round robin over every instance; an instance that refuses a connection is skipped
+    (``proxy_next_upstream``) and left out for a while (``max_fails``/``fail_timeout``). With
+    ``sticky``, nginx 1.22 has no ``sticky`` directive, so a ``map`` sends users whose ``route``
+    cookie names an instance to that instance (the others are its backups), and every answer
+    sets the cookie to the instance that served it.
+    """
+    failover = f"max_fails=1 fail_timeout={FAIL_TIMEOUT_SECONDS}s"
+    pool = [f"        server {HOST}:{port} {failover};" for _, port in instances]
+    lines = [
+        "# nginx in front of the lab cluster, generated by labs.cluster.process.",
+        "daemon off;",
+        "master_process off;  # one process: nothing to orphan, round robin in one place",
+        f"pid {workdir}/nginx.pid;",
+        f"error_log {workdir}/nginx-error.log warn;",
+        "events {",
+        "    worker_connections 512;",
+        "}",
+        "http {",
+        "    access_log off;",
+        *(f"    {kind}_temp_path {workdir}/{kind};" for kind in _NGINX_TEMP_PATHS),
+        "",
+        f"    # Every instance; one refused connection leaves it out for {FAIL_TIMEOUT_SECONDS} s.",
+        "    upstream pool {",
+        *pool,
+        "    }",
+    ]
+    target, cookie = "pool", []
+    if policy == "sticky":
+        target = "$backend"
+        lines += ["", "    # Sticky: the route cookie names an instance; its upstream tries it"]
+        lines += ["    # first, then the others (backups). No cookie yet: the round-robin pool."]
+        for name, port in instances:
+            lines += [f"    upstream pin_{name} {{", f"        server {HOST}:{port} {failover};"]
+            lines += [
+                f"        server {HOST}:{other} {failover} backup;"
+                for other_name, other in instances
+                if other_name != name
+            ]
+            lines += ["    }"]
+        lines += [f"    map $cookie_{ROUTE_COOKIE} $backend {{", "        default pool;"]
+        lines += [f"        {name} pin_{name};" for name, _ in instances]
+        lines += ["    }", "    # Which instance answered: the last address nginx tried."]
+        lines += ["    map $upstream_addr $served_by {"]
+        escaped_host = HOST.replace(".", "\\.")
+        lines += [f"        ~(^|\\s){escaped_host}:{port}$ {name};" for name, port in instances]
+        lines += ["    }"]
+        cookie = [
+            f'            add_header Set-Cookie "{ROUTE_COOKIE}=$served_by; Path=/; HttpOnly; '
+            'SameSite=Lax" always;'
+        ]
+    lines += [
+        "",
+        "    server {",
+        f"        listen {HOST}:{listen_port};",
+        "        location / {",
+        f"            proxy_pass http://{target};",
+        "            proxy_next_upstream error timeout;  # instance down: try the next one",
+        "            proxy_connect_timeout 1s;",
+        "            proxy_set_header Host $http_host;",
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        *cookie,
+        "        }",
+        "        error_page 502 504 = @unavailable;",
+        "        location @unavailable {",
+        "            default_type application/json;",
+        """            return 502 '{"error": "no instance is available"}';""",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+@dataclass
+class _Instance:
+    id: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+@dataclass
+class _Resources:
+    """Everything the cluster started, so it can all be stopped without the cluster object."""
+
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
+    balancer: LoadBalancer | None = None
+    store: EmbeddedRedisServer | None = None
+    workdir: str | None = None
+
+    def release(self) -> None:
+        """Stop the balancer, every process group, the store; delete the work directory."""
+        if self.balancer is not None:
+            self.balancer.stop()
+        # Abrupt on purpose: a lab cluster has nothing to save, and lessons must stay quick.
+        # (A graceful stop of one instance is ProcessCluster.terminate.)
+        for process in self.processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        for process in self.processes:
+            _stop_group(process, grace=0)
+        for log in self.logs:
+            log.close()
+        if self.store is not None:
+            self.store.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.processes, self.logs = [], []
+        self.balancer, self.store, self.workdir = None, None, None
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``process`` to exit, then SIGKILL its whole group."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+    if group_pids(process.pid) or process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # the group: the worker too, even if orphaned
+    process.wait()
+    deadline = time.monotonic() + 5
+    while group_pids(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)  # a worker re-parented to init takes a moment to be reaped
+
+
+class ProcessCluster:
+    """``instances`` gunicorn processes of ``app`` behind a load balancer, sharing one Redis."""
+
+    def __init__(
+        self,
+        app: str = "stateless",
+        instances: int = 3,
+        policy: str = "round_robin",
+        balancer: str = "auto",
+        *,
+        worker_class: str = "sync",
+        drain_seconds: float = 1.0,
+        start_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if not 1 <= instances <= len(INSTANCE_IDS):
+            raise ValueError(f"instances must be from 1 to {len(INSTANCE_IDS)}")
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        if balancer not in BALANCERS:
+            raise ValueError(f"balancer must be one of {BALANCERS}, not {balancer!r}")
+        if worker_class not in WORKER_CLASSES:
+            raise ValueError(f"worker_class must be one of {WORKER_CLASSES}")
+        nginx = find_nginx()
+        if balancer == "nginx" and nginx is None:
+            raise ClusterError("nginx is not installed (apt-get install nginx), use 'python'")
+        self.app = app_module(app).__name__  # what gunicorn imports: fails here if it cannot
+        self.policy = policy
+        self.balancer_kind = "nginx" if balancer != "python" and nginx else "python"
+        self.worker_class = worker_class
+        self.drain_seconds = drain_seconds
+        self.start_timeout = start_timeout
+        self._nginx = nginx
+        self._extra_env = dict(env or {})
+        self._count = instances
+        self._instances: list[_Instance] = []
+        self._balancer_port: int | None = None
+        self._redis_url: str | None = None
+        self._store_port: int | None = None
+        self._nginx_process: subprocess.Popen[bytes] | None = None
+        self._resources = _Resources()
+        self._finalizer = weakref.finalize(self, _Resources.release, self._resources)
+        self._started = False
+
+    # --- what a lesson reads -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The load balancer's address: send every request here."""
+        if self._balancer_port is None:
+            raise RuntimeError("the cluster is not running: use it in a `with` block or start()")
+        return f"http://{HOST}:{self._balancer_port}"
+
+    @property
+    def instance_ids(self) -> list[str]:
+        return [instance.id for instance in self._instances]
+
+    @property
+    def instance_urls(self) -> list[str]:
+        """Each instance's own address (bypassing the balancer)."""
+        return [instance.url for instance in self._instances]
+
+    @property
+    def redis_url(self) -> str | None:
+        """The shared store the instances use."""
+        return self._redis_url
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port the cluster listens on: instances, balancer, embedded store."""
+        ports = [instance.port for instance in self._instances]
+        if self._balancer_port is not None:
+            ports.append(self._balancer_port)
+        if self._store_port is not None:
+            ports.append(self._store_port)
+        return ports
+
+    @property
+    def balancer(self) -> LoadBalancer | None:
+        """The Python balancer (its counters), or None when nginx is in front."""
+        return self._resources.balancer
+
+    @property
+    def workdir(self) -> str | None:
+        """The temporary directory holding logs and nginx's files (deleted by stop())."""
+        return self._resources.workdir
+
+    def process_ids(self) -> dict[str, list[int]]:
+        """The cluster's running processes: ``{"A": [master, worker], ..., "nginx": [pid]}``."""
+        found = {}
+        for instance in self._instances:
+            if instance.process is not None and instance.process.poll() is None:
+                found[instance.id] = group_pids(instance.process.pid)
+        if self._nginx_process is not None and self._nginx_process.poll() is None:
+            found["nginx"] = group_pids(self._nginx_process.pid)
+        return found
+
+    def pid(self, which: int | str) -> int | None:
+        """The gunicorn master's process id of instance ``which``, or None if it is not running."""
+        process = self._instance(which).process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def is_alive(self, which: int | str) -> bool:
+        return self.pid(which) is not None
+
+    def log_tail(self, which: int | str, lines: int = 20) -> str:
+        """The last lines gunicorn wrote for instance ``which`` (its stderr)."""
+        return _tail(self._instance(which).log_path, lines)
+
+    # --- starting and stopping ---------------------------------------------------------------
+
+    def start(self) -> ProcessCluster:
+        """Start the store, the instances (waiting until each answers) and the balancer."""
+        if not self._finalizer.alive:
+            raise RuntimeError("this cluster was stopped; make a new ProcessCluster")
+        if self._started:
+            return self
+        self._started = True
+        try:
+            workdir = tempfile.mkdtemp(prefix="sbd-cluster-")
+            self._resources.workdir = workdir
+            self._redis_url = redis_url()
+            if self._redis_url is not None:
+                connect(self._redis_url).close()  # RedisUnavailable now, not in every instance
+            else:
+                self._resources.store = EmbeddedRedisServer().start()
+                self._redis_url = self._resources.store.url
+                self._store_port = int(self._redis_url.rsplit(":", 1)[1].split("/")[0])
+            self._instances = [
+                _Instance(INSTANCE_IDS[i], free_port(), Path(workdir) / f"instance-{i}.log")
+                for i in range(self._count)
+            ]
+            for instance in self._instances:
+                self._launch(instance)
+            for instance in self._instances:
+                self._await_ready(instance, retry_port=True)
+            self._start_balancer(workdir)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the balancer, every instance and the store (safe to call twice)."""
+        self._finalizer()
+        self._balancer_port = None
+
+    def __enter__(self) -> ProcessCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- what happens to instances in production -------------------------------------------
+
+    def kill(self, which: int | str) -> int:
+        """``kill -9`` instance ``which`` (master and worker): no goodbye. Returns its exit code."""
+        instance = self._instance(which)
+        if instance.process is None or instance.process.poll() is not None:
+            raise RuntimeError(f"instance {instance.id} is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(instance.process.pid, signal.SIGKILL)
+        _stop_group(instance.process, grace=0)
+        return instance.process.returncode
+
+    def terminate(self, which: int | str) -> None:
+        """Send SIGTERM, as a deploy does: the instance drains, then exits (see :meth:`wait`)."""
+        instance = self._instance(which)
+        if instance.process is None or instance.process.poll() is not None:
+            raise RuntimeError(f"instance {instance.id} is not running")
+        instance.process.send_signal(signal.SIGTERM)
+
+    def wait(self, which: int | str, timeout: float = 30.0) -> int:
+        """Wait for instance ``which`` to exit; its exit code (0 after a graceful stop)."""
+        process = self._instance(which).process
+        if process is None:
+            raise RuntimeError("that instance was never started")
+        code = process.wait(timeout=timeout)
+        _stop_group(process, grace=0)  # nothing of it may linger
+        return code
+
+    def restart(self, which: int | str) -> None:
+        """Stop instance ``which`` if it runs (gracefully), then start it again on its port."""
+        instance = self._instance(which)
+        if instance.process is not None and instance.process.poll() is None:
+            self.terminate(which)
+            self.wait(which, timeout=self.drain_seconds + 20)
+        self._launch(instance)
+        self._await_ready(instance, retry_port=False)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _instance(self, which: int | str) -> _Instance:
+        if not self._instances:
+            raise RuntimeError("the cluster is not running")
+        if isinstance(which, str):
+            for instance in self._instances:
+                if instance.id == which:
+                    return instance
+            raise ValueError(f"no instance {which!r}; instances are {self.instance_ids}")
+        return self._instances[which]
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("SECRET_KEY", COURSE_SECRET_KEY)
+        env.setdefault("JWT_SECRET", COURSE_JWT_SECRET)
+        env.update(
+            REDIS_URL=str(self._redis_url),
+            DRAIN_SECONDS=str(self.drain_seconds),
+            SBD_PARENT_PID=str(os.getpid()),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self._extra_env)
+        return env
+
+    def _launch(self, instance: _Instance) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:labs.cluster.gunicorn_conf",
+            "--bind",
+            f"{HOST}:{instance.port}",
+            "--worker-class",
+            self.worker_class,
+            f"{self.app}:create_app(instance_id={instance.id!r})",
+        ]
+        log = open(instance.log_path, "ab")  # noqa: SIM115 - closed by _Resources.release
+        self._resources.logs.append(log)
+        instance.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._environment(),
+            start_new_session=True,  # its own process group: kill() reaches master and worker
+        )
+        self._resources.processes.append(instance.process)
+
+    def _await_ready(self, instance: _Instance, retry_port: bool) -> None:
+        """Poll the instance's ``/healthz`` until it answers as itself; a clear error if not."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            process = instance.process
+            assert process is not None
+            if process.poll() is not None:
+                log = _tail(instance.log_path, 15)
+                if retry_port and "Address already in use" in log:  # lost a race for the port
+                    instance.port = free_port()
+                    self._launch(instance)
+                    retry_port = False
+                    continue
+                raise ClusterError(
+                    f"instance {instance.id} ({self.app}) exited with code {process.returncode} "
+                    f"while starting. Its last output:\n{log}"
+                )
+            if _answers_as(instance.port, instance.id):
+                return
+            time.sleep(0.05)
+        raise ClusterError(
+            f"instance {instance.id} ({self.app}) did not answer /healthz within "
+            f"{self.start_timeout:.0f} s. Its last output:\n{_tail(instance.log_path, 15)}"
+        )
+
+    def _start_balancer(self, workdir: str) -> None:
+        backends = [(instance.id, instance.url) for instance in self._instances]
+        if self.balancer_kind == "python":
+            balancer = LoadBalancer(backends, self.policy, down_seconds=FAIL_TIMEOUT_SECONDS)
+            self._resources.balancer = balancer.start()
+            self._balancer_port = int(balancer.url.rsplit(":", 1)[1])
+            return
+        for _attempt in range(3):
+            port = free_port()
+            config = Path(workdir) / "nginx.conf"
+            members = [(instance.id, instance.port) for instance in self._instances]
+            config.write_text(nginx_config(members, port, self.policy, workdir))
+            log = open(Path(workdir) / "nginx-stderr.log", "ab")  # noqa: SIM115 - see release
+            self._resources.logs.append(log)
+            command = [str(self._nginx), "-p", workdir, "-c", str(config)]
+            command += ["-e", f"{workdir}/nginx-error.log"]
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._resources.processes.append(process)
+            self._nginx_process = process
+            deadline = time.monotonic() + self.start_timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if port_is_open(port):  # a bare connect: no request, so round robin is untouched
+                    self._balancer_port = port
+                    return
+                time.sleep(0.02)
+            errors = _tail(Path(workdir) / "nginx-error.log", 10)
+            if process.poll() is None or "Address already in use" not in errors:
+                break
+        raise ClusterError(f"nginx did not start. Its error log:\n{errors}")
+
+    def __repr__(self) -> str:
+        state = "running" if self._balancer_port else "stopped"
+        return (
+            f"<ProcessCluster {self.app} x{self._count} {self.policy} via {self.balancer_kind}, "
+            f"{state}>"
+        )
+
+
+def _answers_as(port: int, instance_id: str) -> bool:
+    """True when ``GET /healthz`` on ``port`` is answered by instance ``instance_id``."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=1.0)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        return response.status == 200 and response.getheader("X-Instance") == instance_id
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"

@@ -1,0 +1,285 @@
+"""A scenario's knobs, declared once: its dataclass fields, with what each means next to it.
+
+Every scenario (``simulations/scenarios/<name>/model.py``) is a frozen dataclass whose fields are
+made with the helpers below. A field's metadata carries its help text, unit, bounds, the short
+label a slider shows, and the rule saying where it applies; everything else is derived from it:
+
+* ``check(scenario)`` (called first in each ``__post_init__``) checks every field the same
+  way: finite numbers, counts that are whole numbers, values within bounds, names from the list;
+  the error names the knob, the value and the rule. Rules between two fields stay in
+  ``__post_init__`` beside it;
+* ``simulations.cli`` makes each subcommand's options from the fields (flag, type, default,
+  ``--help``, the "applies only to" refusals);
+* ``simulations.explorer.control`` makes a widget control from a field (its range, step, label).
+
+    from simulations import knobs
+
+    @dataclass(frozen=True)
+    class CrashScenario:
+        store: str = knobs.choice("memory", STORES, "where sessions live", label="sessions")
+        instances: int = knobs.count(4, "instances behind the balancer", slider=(1, 12, 1))
+        crash_at: tuple[float, ...] = knobs.times("crash times", unit="s")
+
+        def __post_init__(self) -> None:
+            knobs.check(self)
+
+This module imports neither argparse nor any plotting or widget library: models import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+Scenario = TypeVar("Scenario")
+Kind = Literal["count", "number", "seed", "choice", "switch", "times", "amount"]
+
+
+class _Unset:
+    """The value of a declaration's optional part that was not given."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What a scenario field means and accepts (the metadata of a field made by a helper here).
+
+    ``low``/``high``: the least and most accepted (``above``/``below``: ``low``/``high`` itself
+    is refused);
+    ``optional``: ``None`` is accepted (an absent setting); ``applies``: ``(field, values)``, the
+    knob matters only when that field has one of the values (``()``: when it is set at all);
+    ``slider``: ``(min, max, step)`` of a widget control; ``cli_default``: the command line's
+    default where it differs from the model's (a longer run, say); ``flag``: the option's name
+    where it is not ``--field-name`` (``--no-drain`` for a switch that is on by default).
+    """
+
+    kind: Kind
+    help: str
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+    below: bool = False
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    objects: bool = False  # a choice that also takes an object (a Policy, a function)
+    applies: tuple[str, tuple[Any, ...]] | None = None
+    why: str = ""  # one clause saying why the knob needs what ``applies`` names
+    slider: tuple[float, float, float] | None = None
+    label: str = ""
+    cli_default: Any = UNSET
+    flag: str = ""
+    flag_help: str = ""  # the help of ``flag`` where it says something other than ``help``
+    metavar: str = ""
+
+
+def _knob(default: Any, **meta: Any) -> Any:
+    knob = Knob(**meta)
+    if isinstance(default, list | dict | set):
+        raise TypeError("a knob's default must be immutable (use a tuple)")
+    return field(default=default, metadata={"knob": knob})
+
+
+def count(
+    default: int | None,
+    help: str,
+    *,
+    low: int = 1,
+    high: int | None = None,
+    **meta: Any,
+) -> Any:
+    """A whole number of things (instances, users, requests): at least ``low`` (default 1)."""
+    return _knob(default, kind="count", help=help, low=low, high=high, **meta)
+
+
+def number(
+    default: float | None,
+    help: str,
+    *,
+    low: float | None = 0.0,
+    above: bool = True,
+    high: float | None = None,
+    **meta: Any,
+) -> Any:
+    """A finite real number (a rate, a duration): by default greater than 0; ``above=False``
+    accepts ``low`` itself (a delay that may be none)."""
+    return _knob(default, kind="number", help=help, low=low, above=above, high=high, **meta)
+
+
+def seed(default: int) -> Any:
+    """The random seed: any whole number; the same seed gives the same run."""
+    return _knob(default, kind="seed", help="the random seed: the same seed gives the same run")
+
+
+def choice(default: str, choices: Sequence[str], help: str, **meta: Any) -> Any:
+    """One name from ``choices`` (a policy, a store)."""
+    return _knob(default, kind="choice", help=help, choices=tuple(choices), **meta)
+
+
+def switch(default: bool, help: str, **meta: Any) -> Any:
+    """On or off. The command line has the flag that changes the default (``flag``)."""
+    return _knob(default, kind="switch", help=help, **meta)
+
+
+def times(help: str, **meta: Any) -> Any:
+    """Moments in the run (crash times): a tuple of numbers > 0, empty by default."""
+    return _knob((), kind="times", help=help, low=0.0, above=True, **meta)
+
+
+def amount(default: int | str, help: str, **meta: Any) -> Any:
+    """A whole number ≥ 0 or a percentage such as ``"25%"`` (Kubernetes' maxSurge)."""
+    return _knob(default, kind="amount", help=help, **meta)
+
+
+def declared(kind: type) -> dict[str, tuple[dataclasses.Field, Knob]]:
+    """The fields of scenario class ``kind`` made by the helpers here, by name, in order."""
+    return {
+        item.name: (item, item.metadata["knob"])
+        for item in dataclasses.fields(kind)
+        if "knob" in item.metadata
+    }
+
+
+def declaration(kind: type, name: str) -> Knob:
+    """The declaration of field ``name`` of scenario class ``kind``."""
+    return declared(kind)[name][1]
+
+
+# --- checks ---------------------------------------------------------------------------------
+# One check per kind, so a value is refused the same way from Python, the CLI and a widget.
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _bounds(knob: Knob) -> str:
+    low, high = knob.low, knob.high
+    parts = []
+    if low is not None:
+        parts.append(f"{'greater than' if knob.above else 'at least'} {low:g}")
+    if high is not None:
+        parts.append(f"{'below' if knob.below else 'at most'} {high:g}")
+    return " and ".join(parts)
+
+
+def _in_bounds(value: float, knob: Knob) -> bool:
+    if knob.low is not None and (value <= knob.low if knob.above else value < knob.low):
+        return False
+    return knob.high is None or (value < knob.high if knob.below else value <= knob.high)
+
+
+def _check_number(name: str, value: Any, knob: Knob, whole: bool) -> None:
+    ok = _is_int(value) if whole else _is_real(value) and math.isfinite(value)
+    what = "a whole number" if whole else "a finite number"
+    if ok and _in_bounds(value, knob):
+        return
+    bounds = _bounds(knob)
+    raise ValueError(f"{name} must be {what}{' ' + bounds if bounds else ''}, got {value!r}")
+
+
+def check_value(name: str, value: Any, knob: Knob) -> None:
+    """Refuse ``value`` for the knob ``name`` with a ``ValueError`` naming both and the rule."""
+    if value is None and knob.optional:
+        return
+    if knob.kind == "count":
+        _check_number(name, value, knob, whole=True)
+    elif knob.kind == "number":
+        _check_number(name, value, knob, whole=False)
+    elif knob.kind == "seed":
+        if not _is_int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    elif knob.kind == "choice":
+        named = isinstance(value, str) or not knob.objects  # else an object the model checks
+        if named and value not in knob.choices:
+            raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(knob.choices)}")
+    elif knob.kind == "switch":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+    elif knob.kind == "times":
+        for moment in value:
+            _check_number(name, moment, knob, whole=False)
+    elif knob.kind == "amount":
+        parse_amount(name, value)
+
+
+def parse_amount(name: str, value: Any) -> int | str:
+    """A whole number ≥ 0, or a percentage ``"N%"`` with N a whole number ≥ 0."""
+    if _is_int(value) and value >= 0:
+        return int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isdigit():
+        return int(text)
+    if text.endswith("%") and text[:-1].isdigit():
+        return text
+    raise ValueError(f"{name} must be a whole number ≥ 0 or a percentage like 25%, got {value!r}")
+
+
+def check(scenario: Any) -> None:
+    """Check every knob of ``scenario`` (a dataclass instance) against its declaration; a
+    ``times`` knob given one number or a list becomes a sorted tuple first, and an ``amount``
+    given as ``"2"`` the number 2."""
+    for name, (_, knob) in declared(type(scenario)).items():
+        value = getattr(scenario, name)
+        if knob.kind == "amount":
+            object.__setattr__(scenario, name, parse_amount(name, value))
+        elif knob.kind == "times":
+            value = (value,) if _is_real(value) else tuple(value)
+            check_value(name, value, knob)
+            object.__setattr__(scenario, name, tuple(sorted(float(v) for v in value)))
+        else:
+            check_value(name, value, knob)
+
+
+def applies(knob: Knob, settings: dict[str, Any]) -> bool:
+    """Whether ``knob`` matters with these ``settings`` (its ``applies`` rule)."""
+    if knob.applies is None:
+        return True
+    other, values = knob.applies
+    current = settings.get(other)
+    return bool(current) if not values else current in values
+
+
+def to_dict(scenario: Any) -> dict[str, Any]:
+    """The knobs' values by name, JSON-ready (tuples as lists)."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name in declared(type(scenario))
+        for value in (getattr(scenario, name),)
+    }
+
+
+def with_overrides(kind: type[Scenario], scenario: Scenario | None, overrides: dict) -> Scenario:
+    """The scenario a ``run_*(scenario=None, **overrides)`` call means: ``scenario`` (else the
+    defaults of ``kind``) with ``overrides`` applied; a new dataclass is checked again."""
+    if scenario is None:
+        return kind(**overrides)
+    return dataclasses.replace(scenario, **overrides) if overrides else scenario
+
+
+# --- checks for plain function arguments (models that are functions, not scenarios) ---------
+
+
+def _plain(kind: Kind, **meta: Any) -> Callable[[str, Any], None]:
+    declared = Knob(kind=kind, help="", **meta)
+    return lambda name, value: check_value(name, value, declared)
+
+
+integer = _plain("seed")  # any whole number (a seed, a count that may be negative)
+positive_int = _plain("count", low=1)  # a whole number ≥ 1
+non_negative_int = _plain("count", low=0)  # a whole number ≥ 0
+positive_number = _plain("number", low=0.0, above=True)  # a finite number > 0
+non_negative = _plain("number", low=0.0)  # a finite number ≥ 0

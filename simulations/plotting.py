@@ -1,0 +1,44 @@
+"""Figures more than one scenario draws: the damage bars of lessons 04 and 05, shared colours.
+
+``plot_damage`` takes any results with the ``Outcome`` counts (``simulations.engine.sessions``):
+crashes, autoscaling and deploys alike. Scenario figures live in each scenario's ``plots.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from simulations.engine.sessions import Outcome
+
+SETUP_COLORS = ("tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple")
+
+
+def plot_damage(results: Mapping[str, Outcome]) -> Figure:
+    """Sessions lost, users forced to log in again and failed requests, setup by setup."""
+    names = list(results)
+    metrics = (
+        ("sessions_lost", "sessions lost"),
+        ("users_forced_to_login", "users forced to log in"),
+        ("failed_requests", "failed requests"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8), layout="constrained", sharey=True)
+    positions = list(range(len(names)))
+    for ax, (key, label) in zip(axes, metrics, strict=True):
+        values = [getattr(results[name], key) for name in names]
+        ax.barh(positions, values, color=SETUP_COLORS[: len(names)])
+        ax.set(title=label, yticks=positions, yticklabels=names)
+        ax.invert_yaxis()
+        for position, value in zip(positions, values, strict=True):
+            ax.annotate(
+                str(value),
+                (value, position),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        ax.set_xlim(0, max([*values, 1]) * 1.3)
+    return fig

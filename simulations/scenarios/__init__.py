@@ -1,0 +1,23 @@
+"""One folder per scenario, in lesson order: each holds the same few files.
+
+* ``model.py``: the scenario dataclass (its knobs, ``simulations.knobs``), the SimPy processes,
+  ``run_*()`` and the result dataclass; pure and deterministic, no matplotlib, no widgets;
+* ``plots.py``: matplotlib figures of results (the static twins the lessons show);
+* ``widget.py``: the lesson's explorer (``simulations.explorer.Explorer``), its controls derived
+  from the knobs;
+* ``cli.py``: the subcommand (``python -m simulations <name>``), its options derived from the
+  knobs.
+
+Scenarios never import each other: what two share lives in ``simulations.engine``. To add one,
+copy a folder of this shape and add its name here (``docs`` in CONTRIBUTING.md).
+"""
+
+SCENARIOS = (
+    "session_miss",  # lesson 01: what is state
+    "balance",  # lesson 03: load balancing
+    "crashes",  # lesson 04: crashes
+    "autoscale",  # lesson 05: autoscaling
+    "deploy",  # lesson 05: rolling deploys
+    "sticky",  # lesson 06: sticky sessions
+    "jwt",  # lesson 07: JWT revocation
+)

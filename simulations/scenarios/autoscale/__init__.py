@@ -1,0 +1,1 @@
+"""The autoscale scenario: see model.py."""

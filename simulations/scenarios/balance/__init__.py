@@ -1,0 +1,1 @@
+"""The balance scenario: see model.py."""

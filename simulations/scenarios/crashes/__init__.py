@@ -1,0 +1,1 @@
+"""The crashes scenario: see model.py."""

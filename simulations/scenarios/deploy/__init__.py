@@ -1,0 +1,1 @@
+"""The deploy scenario: see model.py."""

@@ -1,0 +1,1 @@
+"""The jwt scenario: see model.py."""

@@ -1,0 +1,1 @@
+"""The session_miss scenario: see model.py."""

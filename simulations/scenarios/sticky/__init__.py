@@ -1,0 +1,1 @@
+"""The sticky scenario: see model.py."""
