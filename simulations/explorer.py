@@ -99,6 +99,7 @@ class Explorer(ABC, Generic[Result]):
     """
 
     per_row = 2
+    scenario: type | None = None  # the scenario class whose knobs the controls come from
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], view: Any) -> None:
         self.controls = controls

@@ -210,7 +210,10 @@ def check_value(name: str, value: Any, knob: Knob) -> None:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False, got {value!r}")
     elif knob.kind == "times":
-        for moment in value:
+        moments = (value,) if _is_real(value) else value
+        if not isinstance(moments, tuple | list):
+            raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}")
+        for moment in moments:
             _check_number(name, moment, knob, whole=False)
     elif knob.kind == "amount":
         parse_amount(name, value)
@@ -237,9 +240,9 @@ def check(scenario: Any) -> None:
         if knob.kind == "amount":
             object.__setattr__(scenario, name, parse_amount(name, value))
         elif knob.kind == "times":
-            value = (value,) if _is_real(value) else tuple(value)
             check_value(name, value, knob)
-            object.__setattr__(scenario, name, tuple(sorted(float(v) for v in value)))
+            moments = (value,) if _is_real(value) else value
+            object.__setattr__(scenario, name, tuple(sorted(float(v) for v in moments)))
         else:
             check_value(name, value, knob)
 

@@ -5,21 +5,45 @@
 * ``SessionBook``: the users' side of the story, following every request and every lost instance:
   first logins, session misses, users forced to log in again, sessions lost;
 * ``start_cluster``: ready instances behind a balancer, with a ``SessionBook`` listening;
-* ``Outcome``: the counts every crash, autoscale and deploy result starts with.
+* ``Outcome``: the counts every crash, autoscale and deploy result starts with;
+* ``store_knob``, ``routing_knob``, ``think_time_knob``, ``service_rate_knob``: the knobs these
+  scenarios share, declared here once (each scenario picks its own default).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, fields
+from typing import Any
 
 import simpy
 
+from simulations import knobs
 from simulations.engine.lifecycle import Cluster, LifecycleMetrics, MortalInstance
 from simulations.engine.policies import POLICY_NAMES, make_policy
 from simulations.engine.workload import Request
 
 STORES = ("memory", "shared")
+
+
+def store_knob(default: str = "memory") -> Any:
+    """The ``store`` field: where sessions live, instance memory or a shared store."""
+    return knobs.choice(default, STORES, "where sessions live", label="sessions")
+
+
+def routing_knob(default: str = "sticky") -> Any:
+    """The ``policy`` field: how the balancer routes each request."""
+    return knobs.choice(default, POLICY_NAMES, "load-balancing policy", label="routing")
+
+
+def think_time_knob(default: float, **meta: Any) -> Any:
+    """The ``think_time`` field: mean seconds between two requests of one user."""
+    return knobs.number(default, "mean seconds between a user's requests", unit="s", **meta)
+
+
+def service_rate_knob(default: float, **meta: Any) -> Any:
+    """The ``service_rate`` field: requests per second one instance serves."""
+    return knobs.number(default, "requests per second one instance serves", unit="req/s", **meta)
 
 
 class MemoryStore:

@@ -77,7 +77,15 @@ def test_explorer_redraw_returns_the_run_it_shows() -> None:
 def test_every_explorer_is_registered_for_the_bench() -> None:
     assert EXPLORERS["balance"] is BalanceExplorer
     # every scenario with a widget.py names its explorer, in lesson order
-    assert list(EXPLORERS) == ["session_miss", "balance", "crashes", "autoscale", "sticky", "jwt"]
+    assert list(EXPLORERS) == [
+        "session_miss",
+        "balance",
+        "crashes",
+        "autoscale",
+        "deploy",
+        "sticky",
+        "jwt",
+    ]
     assert balance_explorer(requests=200).children  # a displayable widget
 
 

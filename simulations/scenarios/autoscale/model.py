@@ -37,13 +37,15 @@ from simulations.engine.lifecycle import (
     sample,
 )
 from simulations.engine.metrics import ResponseStats, rounded
-from simulations.engine.policies import POLICY_NAMES
 from simulations.engine.sessions import (
-    STORES,
     Outcome,
     outcome_counts,
     outcome_fields,
+    routing_knob,
+    service_rate_knob,
     start_cluster,
+    store_knob,
+    think_time_knob,
 )
 from simulations.engine.workload import (
     Request,
@@ -67,10 +69,10 @@ class AutoscaleScenario:
     """A traffic spike against a Kubernetes-style autoscaler. The knobs of one run: sessions
     and routing, traffic and spike, the HPA, boot, draining."""
 
-    store: str = knobs.choice("memory", STORES, "where sessions live", label="sessions")
-    policy: str = knobs.choice("sticky", POLICY_NAMES, "load-balancing policy", label="routing")
+    store: str = store_knob()
+    policy: str = routing_knob()
     users: int = knobs.count(30, "users visiting at any moment at the base load", metavar="U")
-    think_time: float = knobs.number(10.0, "mean seconds between a user's requests", unit="s")
+    think_time: float = think_time_knob(10.0)
     visit_length: float = knobs.number(120.0, "mean seconds a visit lasts", unit="s")
     spike_factor: float = knobs.number(
         3.0, "visits start this many times as often", slider=(1.5, 5, 0.5), label="spike ×"
@@ -78,7 +80,7 @@ class AutoscaleScenario:
     spike_at: float = knobs.number(300.0, "the spike starts at", unit="s", above=False)
     spike_duration: float = knobs.number(300.0, "the spike lasts", unit="s")
     duration: float = knobs.number(1200.0, "seconds of traffic", unit="s")
-    service_rate: float = knobs.number(1.0, "requests per second one instance serves", unit="req/s")
+    service_rate: float = service_rate_knob(1.0)
     target: float = knobs.number(0.6, "target CPU utilization")
     tolerance: float = knobs.number(
         0.1, "no change while |utilization/target − 1| ≤ X", above=False, high=1, below=True

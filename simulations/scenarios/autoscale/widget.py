@@ -69,6 +69,8 @@ class AutoscaleView:
 class AutoscaleExplorer(Explorer[AutoscaleResult]):
     """Store, routing, spike, boot time, stabilization window, draining → replicas over time."""
 
+    scenario = AutoscaleScenario
+
     def __init__(self, seed: int = 3) -> None:
         self.seed = seed
         names = ("store", "policy", "spike_factor", "boot_time", "stabilization_window", "drain")

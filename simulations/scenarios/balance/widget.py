@@ -64,6 +64,8 @@ class QueueLengthView:
 class BalanceExplorer(Explorer[BalanceResult]):
     """Policy, instances, load and service distribution → queue lengths and response times."""
 
+    scenario = BalanceScenario
+
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 0) -> None:
         self.requests, self.seed = requests, seed
         controls = {

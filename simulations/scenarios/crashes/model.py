@@ -32,13 +32,15 @@ import simpy
 from simulations import knobs
 from simulations.engine.lifecycle import READY, Cluster, ClusterEvent, replay, sample
 from simulations.engine.metrics import ResponseStats, rounded
-from simulations.engine.policies import POLICY_NAMES
 from simulations.engine.sessions import (
-    STORES,
     Outcome,
     outcome_counts,
     outcome_fields,
+    routing_knob,
+    service_rate_knob,
     start_cluster,
+    store_knob,
+    think_time_knob,
 )
 from simulations.engine.workload import (
     Request,
@@ -56,18 +58,16 @@ class CrashScenario:
     """Instances crash: sessions kept in instance memory die with them; a shared store keeps
     them. The knobs of one run: store, routing, cluster, users, the crash schedule, seed."""
 
-    store: str = knobs.choice("memory", STORES, "where sessions live", label="sessions")
-    policy: str = knobs.choice("sticky", POLICY_NAMES, "load-balancing policy", label="routing")
+    store: str = store_knob()
+    policy: str = routing_knob()
     instances: int = knobs.count(4, "instances behind the balancer", slider=(1, 12, 1))
     users: int = knobs.count(1000, "users, each logging in once", metavar="U")
     duration: float = knobs.number(100.0, "seconds of traffic", unit="s", metavar="D")
     login_window: float = knobs.number(
         10.0, "every user logs in within the first W seconds", unit="s", metavar="W"
     )
-    think_time: float = knobs.number(10.0, "mean seconds between a user's requests", unit="s")
-    service_rate: float = knobs.number(
-        40.0, "requests per second one instance serves", unit="req/s"
-    )
+    think_time: float = think_time_knob(10.0)
+    service_rate: float = service_rate_knob(40.0)
     crash_at: tuple[float, ...] = knobs.times(
         "crash times (none: nothing crashes)", unit="s", slider=(15, 85, 5), label="crash at"
     )

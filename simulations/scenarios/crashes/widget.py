@@ -82,6 +82,8 @@ class CrashView:
 class CrashesExplorer(Explorer[CrashResult]):
     """Store, routing, instances, how many crash and when, restart → sessions and re-logins."""
 
+    scenario = CrashScenario
+
     def __init__(self, users: int = CRASH_USERS, seed: int = 0) -> None:
         self.users, self.seed = users, seed
         knob = {name: control(CrashScenario, name) for name in ("store", "policy", "instances")}

@@ -44,13 +44,15 @@ from simulations.engine.lifecycle import (
     sample,
 )
 from simulations.engine.metrics import ResponseStats, rounded
-from simulations.engine.policies import POLICY_NAMES
 from simulations.engine.sessions import (
-    STORES,
     Outcome,
     outcome_counts,
     outcome_fields,
+    routing_knob,
+    service_rate_knob,
     start_cluster,
+    store_knob,
+    think_time_knob,
 )
 from simulations.engine.workload import (
     Request,
@@ -165,9 +167,9 @@ class DeployScenario:
     """A rolling deploy, Kubernetes RollingUpdate style, under load. The knobs of one run:
     sessions and routing, the deploy's bounds, boot, traffic."""
 
-    store: str = knobs.choice("memory", STORES, "where sessions live", label="sessions")
-    policy: str = knobs.choice("sticky", POLICY_NAMES, "load-balancing policy", label="routing")
-    replicas: int = knobs.count(4, "instances before and after the deploy")
+    store: str = store_knob()
+    policy: str = routing_knob()
+    replicas: int = knobs.count(4, "instances before and after the deploy", slider=(2, 12, 1))
     max_surge: int | str = knobs.amount(
         "25%",
         "extra instances the deploy may start: a number or a percentage, rounded up",
@@ -179,7 +181,13 @@ class DeployScenario:
         metavar="U",
     )
     boot_time: float = knobs.number(
-        10.0, "a new instance serves B seconds after it starts", unit="s", above=False, metavar="B"
+        10.0,
+        "a new instance serves B seconds after it starts",
+        unit="s",
+        above=False,
+        slider=(0, 60, 5),
+        label="boot (s)",
+        metavar="B",
     )
     drain: bool = knobs.switch(
         True,
@@ -191,12 +199,8 @@ class DeployScenario:
     deploy_at: float = knobs.number(60.0, "the deploy starts at", unit="s", metavar="T")
     duration: float = knobs.number(240.0, "seconds of traffic", unit="s", metavar="D")
     users: int = knobs.count(200, "users sending requests", metavar="U")
-    think_time: float = knobs.number(
-        10.0, "mean seconds between a user's requests", unit="s", metavar="S"
-    )
-    service_rate: float = knobs.number(
-        10.0, "requests per second one instance serves", unit="req/s", metavar="M"
-    )
+    think_time: float = think_time_knob(10.0, metavar="S")
+    service_rate: float = service_rate_knob(10.0, metavar="M")
     seed: int = knobs.seed(0)
 
     def __post_init__(self) -> None:

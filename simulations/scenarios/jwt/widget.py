@@ -94,6 +94,8 @@ class ExposureView:
 class JwtExplorer(Explorer[JwtResult]):
     """Token TTL, revocation strategy, denylist delay and revocation rate → exposure and cost."""
 
+    scenario = JwtScenario
+
     def __init__(self, users: int = WIDGET_USERS, seed: int = 42) -> None:
         self.users, self.seed = users, seed
         names = ("revocation", "token_ttl", "denylist_delay", "revocation_rate")

@@ -67,6 +67,8 @@ class MissRateView:
 class SessionMissExplorer(Explorer[SessionMissResult]):
     """Instances, policy and store → the share of requests that find no session."""
 
+    scenario = SessionMissScenario
+
     per_row = 3  # all three controls on one row
 
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 0) -> None:

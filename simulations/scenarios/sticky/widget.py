@@ -99,6 +99,8 @@ class UtilizationView:
 class StickyExplorer(Explorer[StickyResult]):
     """Policy, Zipf skew, instances, load, ε and a scale-out → utilization over time."""
 
+    scenario = StickyScenario
+
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 42) -> None:
         self.requests, self.seed = requests, seed
         controls = {
