@@ -23,7 +23,9 @@ def test_every_app_module_is_registered_under_a_short_name() -> None:
 @pytest.mark.parametrize("name", APPS)
 def test_every_registered_app_serves_the_shared_contract(name: str) -> None:
     module = app_module(name)
-    app = module.create_app(instance_id="Q", redis=fakeredis.FakeRedis(decode_responses=True))
+    secrets = {"SECRET_KEY": "test-secret", "JWT_SECRET": "test-jwt-secret-of-32-bytes-or-more"}
+    store = fakeredis.FakeRedis(decode_responses=True)
+    app = module.create_app(instance_id="Q", redis=store, config=secrets)
     client = app.test_client()
     health = client.get("/healthz")
     assert health.status_code == 200 and health.headers["X-Instance"] == "Q"
