@@ -54,6 +54,7 @@ from labs.apps.web import (
     create_base_app,
     credentials,
     error,
+    int_setting,
     secret_from,
 )
 from labs.redis_store import get_redis
@@ -65,6 +66,7 @@ DEFAULT_KID = "k1"
 DEFAULT_ISSUER = "stateless-by-design"
 DEFAULT_AUDIENCE = "course-api"
 DEFAULT_TTL_SECONDS = 900
+MAX_TTL_SECONDS = 30 * 24 * 3600  # an access token of a month is already far too long
 DEFAULT_LEEWAY_SECONDS = 5
 DEFAULT_CART_TTL_SECONDS = 7 * 24 * 3600  # a cart outlives any token; a week after its last add
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "iss", "aud"]
@@ -128,11 +130,10 @@ def settings_from(config: Mapping[str, Any]) -> TokenSettings:
     active = str(_setting(config, "JWT_ACTIVE_KID", next(iter(checked))))
     if active not in checked:
         raise ValueError(f"JWT_ACTIVE_KID {active!r} is not one of JWT_KEYS ({sorted(checked)})")
-    ttl = int(_setting(config, "JWT_TTL_SECONDS", DEFAULT_TTL_SECONDS))
-    leeway = int(_setting(config, "JWT_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS))
+    # Bounded, so a denylist entry (TTL = the token's remaining life) can always be written.
+    ttl = int_setting(config, "JWT_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS)
+    leeway = int_setting(config, "JWT_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS, 0, 300)
     revocation = str(_setting(config, "JWT_REVOCATION", "denylist"))
-    if ttl < 1 or leeway < 0:
-        raise ValueError("JWT_TTL_SECONDS must be at least 1 and JWT_LEEWAY_SECONDS at least 0")
     if revocation not in REVOCATION_MODES:
         raise ValueError(f"JWT_REVOCATION must be one of {REVOCATION_MODES}")
     return TokenSettings(
@@ -310,9 +311,7 @@ def create_app(
     settings = settings_from(config)  # fail here, loudly, on a bad secret or setting
     app = create_base_app(__name__, instance_id, config)
     store = redis if redis is not None else get_redis()
-    cart_ttl = int(app.config.get("CART_TTL_SECONDS", DEFAULT_CART_TTL_SECONDS))
-    if cart_ttl < 1:
-        raise ValueError("CART_TTL_SECONDS must be at least 1")
+    cart_ttl = int_setting(app.config, "CART_TTL_SECONDS", DEFAULT_CART_TTL_SECONDS, 1, 31_536_000)
     app.extensions["jwt_settings"] = settings
     app.extensions["jwt_store"] = store
 

@@ -44,6 +44,7 @@ from labs.apps.web import (
     create_base_app,
     credentials,
     error,
+    int_setting,
 )
 from labs.redis_store import get_redis
 
@@ -51,6 +52,7 @@ COOKIE = "session"
 SESSION_PREFIX = "session:"
 ITEM_PREFIX = "item:"
 DEFAULT_TTL_SECONDS = 1800
+MAX_TTL_SECONDS = 365 * 24 * 3600  # a year: Redis takes far more, no session needs it
 MAX_SESSION_ID_CHARS = 128  # a real id is 43 characters; anything far longer is garbage
 
 
@@ -64,9 +66,7 @@ def create_app(
 ) -> Flask:
     """One instance; every instance given the same Redis sees the same sessions and carts."""
     app = create_base_app(__name__, instance_id, config)
-    ttl = int(app.config.get("SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS))
-    if ttl < 1:
-        raise ValueError("SESSION_TTL_SECONDS must be at least 1")
+    ttl = int_setting(app.config, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS)
     store = redis if redis is not None else get_redis()
     secure = bool(app.config["SESSION_COOKIE_SECURE"])
 

@@ -8,26 +8,36 @@ checked); this module gives them all the same manners:
   413 (body too large) and 415; a shared store that is down is a JSON 503; an
   unexpected bug is a JSON 500 that names no internals;
 * ``/healthz`` and ``/readyz`` come from :func:`add_health_routes`;
-* request bodies are parsed and validated by :func:`json_body` and
-  :func:`cart_item`, so bad input is a clear 400, never a traceback.
+* request bodies are read by one reader, :func:`json_body`, that bounds their size (413) and
+  nesting depth, and refuses what is not valid JSON text (no lone surrogates, no NaN), then
+  validated by :func:`credentials` and :func:`cart_item`: bad input is a clear 400, never a
+  traceback;
+* only a store that cannot be reached (a connection error or a timeout) is a 503: every number
+  a client sends is bounded before it reaches the store;
+* settings are read by :func:`int_setting`, which refuses a value out of range at start-up,
+  naming the setting.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as StoreConnectionError
+from redis.exceptions import TimeoutError as StoreTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from labs.apps import draining
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 20  # a login or a cart item is one flat object; 20 leaves room, 1,000 does not
 USERNAME_MAX = 64
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no "\n"
 QTY_MAX = 99
 CART_MAX_LINES = 50
 STORE_DOWN = "the shared store (Redis) is unavailable"
@@ -45,6 +55,7 @@ def error(status: int, message: str) -> tuple[Response, int]:
 def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None = None) -> Flask:
     """A Flask app wired to the course's contract: X-Instance header, JSON errors, size limit."""
     app = Flask(name)
+    app.url_map.merge_slashes = False  # "/cart//items" is a 404, not a redirect to an HTML page
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["INSTANCE_ID"] = instance_id
     app.json.sort_keys = False
@@ -65,8 +76,9 @@ def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None =
                 response.headers[name] = value
         return response
 
-    @app.errorhandler(RedisError)
-    def store_down(exc: RedisError) -> tuple[Response, int]:
+    @app.errorhandler(StoreConnectionError)
+    @app.errorhandler(StoreTimeoutError)
+    def store_down(exc: Exception) -> tuple[Response, int]:
         return error(503, STORE_DOWN)
 
     @app.errorhandler(Exception)
@@ -96,9 +108,22 @@ def add_health_routes(app: Flask, store: Any = None) -> None:
         if store is not None:
             try:
                 store.ping()
-            except (RedisError, OSError):
+            except (StoreConnectionError, StoreTimeoutError, OSError):
                 return error(503, STORE_DOWN)
         return jsonify(status="ready", instance=instance_id)
+
+
+def int_setting(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    """Setting ``name`` (the app's config, else the environment, else ``default``) as a whole
+    number from ``low`` to ``high``; anything else stops the app at start-up, naming it."""
+    value = config.get(name)
+    if value is None:
+        value = os.environ.get(name) or default
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
 
 
 def secret_from(config: dict[str, Any], name: str, development_default: str) -> str:
@@ -116,15 +141,87 @@ def secret_from(config: dict[str, Any], name: str, development_default: str) -> 
 
 
 def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    """The request body as a JSON object, or a 4xx that says what is wrong with it.
+
+    The one reader of request bodies: at most ``MAX_BODY_BYTES`` (413, chunked bodies too),
+    UTF-8, nested at most ``MAX_JSON_DEPTH`` deep (a deeper document would exhaust the parser's
+    recursion), no ``NaN``/``Infinity``, no lone surrogates (``"\\ud800"`` is valid JSON but no
+    text: it would fail later, in a password hash or a store).
+    """
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequest("the body is not valid JSON")
+    try:
+        if request.content_length is None:  # chunked: no length to refuse up front
+            raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        else:  # announced: Flask refuses more than MAX_CONTENT_LENGTH with a 413 itself
+            raw = request.get_data(cache=True)
+    except HTTPException:
+        raise
+    except Exception:  # the client broke the framing (a malformed chunk, a short body)
+        raise BadRequest("the body could not be read (malformed framing)") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestTooLarge()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
+    if nesting_depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the JSON body must be an object")
+    if not is_text(body):
+        raise BadRequest("the JSON body holds a lone surrogate: not valid text")
     return body
+
+
+class RequestTooLarge(HTTPException):
+    code = 413
+    description = f"the body is larger than {MAX_BODY_BYTES} bytes"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def nesting_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in the JSON ``text``, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def is_text(value: Any) -> bool:
+    """Every string in the parsed JSON ``value`` (keys included) encodes as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(is_text(key) and is_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(map(is_text, value))
+    return True
 
 
 def string_field(body: dict[str, Any], name: str, max_length: int = 256) -> str:
@@ -147,7 +244,7 @@ def cart_item() -> tuple[str, int]:
     """``(sku, qty)`` from a ``POST /cart/items`` body, validated."""
     body = json_body()
     sku = string_field(body, "sku", 64)
-    if not SKU_PATTERN.match(sku):
+    if not SKU_PATTERN.fullmatch(sku):
         raise BadRequest("'sku' may hold letters, digits, '.', '_' and '-' only")
     qty = body.get("qty")
     if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= QTY_MAX:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import sys
 import threading
 import time
@@ -51,6 +52,8 @@ HOP_BY_HOP = {
     "upgrade",
 }
 MAX_BODY_BYTES = 1024 * 1024
+# A request target the balancer passes on: printable ASCII, no space (RFC 9112 §3.2), else 400.
+TARGET = re.compile(r"[!-~]+")
 
 
 @dataclass
@@ -242,11 +245,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _proxy(self) -> None:
         balancer = self.server.balancer  # type: ignore[attr-defined]
+        refusal = self._refusal()
+        if refusal is not None:
+            return self._error(*refusal)
         length = int(self.headers.get("Content-Length") or 0)
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._error(411, "send the body with a Content-Length")
-        if not 0 <= length <= MAX_BODY_BYTES:
-            return self._error(413, "request body too large")
         body = self.rfile.read(length) if length else None
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
         if "Host" not in self.headers:  # an HTTP/1.0 client may omit it; HTTP/1.1 needs it
@@ -256,6 +258,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             backend, response, content = balancer.forward(self.command, self.path, headers, body)
         except Unavailable as exc:
             return self._error(502, str(exc))
+        except ValueError:  # http.client refused to write a header or target: a bad request
+            return self._error(400, "the request holds characters that cannot be forwarded")
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():  # a list: several Set-Cookie stay separate
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
@@ -268,6 +272,39 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(content)
+
+    def _refusal(self) -> tuple[int, str] | None:
+        """Why the request cannot be forwarded as it is (a status and a reason), if it cannot.
+
+        One unambiguous ``Content-Length`` of digits, no chunked body (the instances get the
+        whole body at once), a target of printable ASCII: a balancer that passed on anything
+        else would let the instance and itself disagree on where one request ends.
+        """
+        lengths = self.headers.get_all("Content-Length") or []
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return 411, "send the body with a Content-Length"
+        if self.headers.get("Transfer-Encoding"):
+            return 501, "only bodies with a Content-Length are supported"
+        if len(lengths) > 1:
+            return 400, "more than one Content-Length header"
+        if lengths and not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
+            return 400, "Content-Length must be a whole number of bytes"
+        if lengths and int(lengths[0]) > MAX_BODY_BYTES:
+            return 413, "request body too large"
+        if not TARGET.fullmatch(self.path):
+            return 400, "the request target must be printable ASCII"
+        return None
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (400, 414, 431, 501...) as JSON, like ours."""
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # an unreadable request line: answer with a status
+        reason = message or self.responses.get(code, ("error",))[0]
+        if code >= 200 and code not in (204, 304):
+            self._error(code, reason)
+        else:  # pragma: no cover - the server never sends these as errors
+            super().send_error(code, message, explain)
 
     def _error(self, status: int, message: str) -> None:
         content = json.dumps({"error": message}).encode()
