@@ -153,8 +153,10 @@ def time_redraws(repeat: int) -> list[dict[str, Any]]:
 class BenchSettings:
     """How long ``bench`` measures: requests per timed run, and timed runs per model."""
 
-    requests: int = knobs.count(50_000, "requests per timed run", metavar="K")
-    repeat: int = knobs.count(5, "timed runs per model and routing; medians are reported")
+    requests: int = knobs.count(
+        50_000, "requests per timed run", high=knobs.MAX_REQUESTS, metavar="K"
+    )
+    repeat: int = knobs.count(5, "timed runs per model and routing; medians are reported", high=100)
 
     def __post_init__(self) -> None:
         knobs.check(self)

@@ -26,6 +26,7 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -199,13 +200,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = module.run(scenario_from(module.SCENARIO, args))
     except (UsageError, ValueError) as problem:
-        print(f"{PROG} {args.command}: error: {problem}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, allow_nan=False))
-    else:
-        print(module.format_table(result))
+        return usage_error(args.command, str(problem))
+    except (ArithmeticError, MemoryError, RecursionError) as problem:
+        # A backstop: the knobs' bounds and work limits are meant to refuse such runs first.
+        kind = type(problem).__name__
+        return usage_error(args.command, f"these settings cannot be simulated ({kind}): {problem}")
+    text = json.dumps(result, allow_nan=False) if args.json else module.format_table(result)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `... --json | head -c1`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush fails quietly
     return 0
+
+
+def usage_error(command: str, message: str) -> int:
+    """One line on stderr, exit code 2: how every refusal ends."""
+    print(f"{PROG} {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 # --- what command modules share for their tables ---------------------------------------------

@@ -36,6 +36,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 Scenario = TypeVar("Scenario")
+
+# Every number a knob accepts is at most this large, and, unless 0, at least this small in size:
+# beyond them a run overflows floating point or takes forever (1e-320 > 0 is true, and useless).
+MAX_MAGNITUDE = 1e9
+MIN_MAGNITUDE = 1e-9
+# Work limits: what keeps one accepted run under about a minute and 1 GB on two cores. Knobs
+# declare them as bounds, and a scenario refuses a run whose work (requests, steps) would go past
+# them (``work_limit``). Whoever needs a bigger run raises them here, deliberately.
+MAX_REQUESTS = 2_000_000  # requests one run simulates (balance, sticky; bench asks for 1M)
+MAX_LIFECYCLE_REQUESTS = 1_000_000  # crashes, autoscale, deploy keep every request: ~340 B each
+MAX_INSTANCES = 4_096
+MAX_USERS = 1_000_000
 Kind = Literal["count", "number", "seed", "choice", "switch", "times", "amount"]
 
 
@@ -166,13 +178,18 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _shown(bound: float) -> str:
+    """``1000000`` as ``1,000,000``, ``0.25`` as ``0.25``."""
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
 def _bounds(knob: Knob) -> str:
     low, high = knob.low, knob.high
     parts = []
     if low is not None:
-        parts.append(f"{'greater than' if knob.above else 'at least'} {low:g}")
+        parts.append(f"{'greater than' if knob.above else 'at least'} {_shown(low)}")
     if high is not None:
-        parts.append(f"{'below' if knob.below else 'at most'} {high:g}")
+        parts.append(f"{'below' if knob.below else 'at most'} {_shown(high)}")
     return " and ".join(parts)
 
 
@@ -186,7 +203,13 @@ def _check_number(name: str, value: Any, knob: Knob, whole: bool) -> None:
     ok = _is_int(value) if whole else _is_real(value) and math.isfinite(value)
     what = "a whole number" if whole else "a finite number"
     if ok and _in_bounds(value, knob):
-        return
+        if value == 0 or MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE or whole:
+            return
+        zero = "" if knob.above and knob.low == 0 else "0 or "
+        raise ValueError(
+            f"{name} must be {zero}between {MIN_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in size, "
+            f"got {value!r}"
+        )
     bounds = _bounds(knob)
     raise ValueError(f"{name} must be {what}{' ' + bounds if bounds else ''}, got {value!r}")
 
@@ -245,6 +268,16 @@ def check(scenario: Any) -> None:
             object.__setattr__(scenario, name, tuple(sorted(float(v) for v in moments)))
         else:
             check_value(name, value, knob)
+
+
+def work_limit(what: str, amount: float, limit: float, lower: str) -> None:
+    """Refuse a run that would simulate ``amount`` of ``what`` when ``limit`` is the most one
+    run may: the message says both, and which knobs to ``lower``."""
+    if amount > limit:
+        raise ValueError(
+            f"this run would simulate about {amount:,.0f} {what} (limit {limit:,.0f} per run, "
+            f"simulations.knobs): lower {lower}"
+        )
 
 
 def applies(knob: Knob, settings: dict[str, Any]) -> bool:

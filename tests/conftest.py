@@ -1,4 +1,9 @@
-"""Shared fixtures.
+"""Shared fixtures, and the Hypothesis profiles the fuzz suites run under.
+
+Profiles are explicit: under ``CI=true`` Hypothesis would otherwise switch to a profile of its
+own, and its default 200 ms deadline flakes on a busy two-core machine. ``course`` (the normal
+run) is derandomized, so CI sees the same examples every time; ``long`` draws fresh ones, many
+more: ``HYPOTHESIS_PROFILE=long python -m pytest tests -k fuzz``.
 
 ``store`` is the Redis the lab tests run against: a fresh fakeredis server per
 test by default, or the real server named by ``REDIS_URL`` (flushed before and
@@ -13,8 +18,29 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 import redis
+from hypothesis import HealthCheck, Phase, settings
 
 from labs.redis_store import connect
+
+# No "explain" phase: it traces every line run, which makes a simulation ten times slower.
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+settings.register_profile(
+    "course",
+    phases=PHASES,
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    phases=PHASES,
+    max_examples=2_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 
 @pytest.fixture

@@ -1,24 +1,38 @@
-"""Pytest plugin: fail the run if a test or a lesson leaves a lab process behind.
+"""Pytest plugin: fail the run if a test or a lesson leaves a lab process or work dir behind.
 
-Loaded with ``-p leftovers`` from pyproject. At the end of the session it looks for
-processes started during the run that still exist and belong to the course: children of
-this pytest process (a test that forgot to reap), and any process whose command line
-names a lab app (``labs.``) or a course temp dir (``sbd-``), such as a gunicorn instance
-or an nginx a notebook kernel started and did not stop.
+Loaded with ``-p leftovers`` from pyproject. At the start of the session it puts a marker in
+the environment (``SBD_TEST_RUN=<random id>``), which every process this run starts inherits:
+lab instances, nginx, notebook kernels and what they start in turn, even a process that made a
+process group of its own. At the end it looks for processes that carry this run's marker and
+still exist (and for direct children of pytest), so a cluster of another checkout running on the
+same machine is none of its business. It also fails the run if a cluster work dir this run
+created (``sbd-cluster-*`` in the temp dir, owned by one of its processes) is still there.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import pytest
 
-MARKERS = ("labs.", "sbd-")
+MARKER = "SBD_TEST_RUN"
+_run_id = secrets.token_hex(8)
+_before: set[str] = set()
 
 
-def _processes() -> dict[int, tuple[int, str, str]]:
-    """pid -> (parent pid, state, command line) for every process we can read."""
+def _environ(pid: str) -> bytes:
+    try:
+        return Path("/proc", pid, "environ").read_bytes()
+    except OSError:
+        return b""
+
+
+def _processes() -> dict[int, tuple[int, str, str, bool]]:
+    """pid -> (parent pid, state, command line, carries this run's marker)."""
+    marker = f"{MARKER}={_run_id}".encode()
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -29,26 +43,45 @@ def _processes() -> dict[int, tuple[int, str, str]]:
         except OSError:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        found[int(entry.name)] = (int(fields.get("PPid", "0")), fields.get("State", "?"), cmdline)
+        ours = marker in _environ(entry.name).split(b"\0")
+        found[int(entry.name)] = (
+            int(fields.get("PPid", "0")),
+            fields.get("State", "?"),
+            cmdline,
+            ours,
+        )
     return found
 
 
-_before: set[int] = set()
+def _workdirs() -> set[str]:
+    return {str(path) for path in Path(tempfile.gettempdir()).glob("sbd-cluster-*")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[MARKER] = _run_id
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _before.update(_processes())
+    _before.update(_workdirs())
 
 
 def leftovers() -> list[str]:
     me = os.getpid()
     problems = []
-    for pid, (ppid, state, cmdline) in _processes().items():
-        if pid in _before or pid == me:
+    for pid, (ppid, state, cmdline, marked) in _processes().items():
+        if pid == me:
             continue
-        ours = ppid == me or any(marker in cmdline for marker in MARKERS)
-        if ours and "pytest" not in cmdline:
+        if (marked or ppid == me) and "pytest" not in cmdline:
             problems.append(f"pid {pid} (state {state.split()[0]}): {cmdline.strip()[:120]}")
+    processes = _processes()
+    for path in sorted(_workdirs() - _before):
+        try:
+            owner = int(Path(path, "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        alive_and_ours = owner in processes and processes[owner][3]
+        if owner == me or alive_and_ours or owner not in processes:
+            problems.append(f"cluster work dir not deleted: {path}")
     return problems
 
 

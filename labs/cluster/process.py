@@ -69,6 +69,35 @@ class ClusterError(RuntimeError):
     """The cluster could not start (the message includes the failing process's last output)."""
 
 
+WORKDIR_PREFIX = "sbd-cluster-"  # in the system's temp dir: logs, nginx config, sockets
+OWNER_FILE = "owner.pid"  # the process that started the cluster
+
+
+def sweep_stale_workdirs(root: str | None = None) -> list[str]:
+    """Delete the work dirs of clusters whose owner is gone (a kernel killed hard cannot clean up
+    after itself; the next cluster does). Returns what it deleted."""
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge: no owner recorded
+        if owner != os.getpid() and not _alive(owner):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def find_nginx() -> str | None:
     """The nginx binary, if installed (Debian puts it in /usr/sbin, often not on a user's PATH)."""
     found = shutil.which("nginx")
@@ -362,7 +391,9 @@ class ProcessCluster:
             return self
         self._started = True
         try:
-            workdir = tempfile.mkdtemp(prefix="sbd-cluster-")
+            sweep_stale_workdirs()
+            workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+            Path(workdir, OWNER_FILE).write_text(str(os.getpid()))
             self._resources.workdir = workdir
             self._redis_url = redis_url()
             if self._redis_url is not None:

@@ -22,6 +22,7 @@ served or failed; ``LifecycleMetrics`` says why each failure happened.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -342,10 +343,15 @@ def replay(
 
 
 def sample(
-    env: simpy.Environment, every: float, probe: Callable[[], tuple], into: list[tuple]
+    env: simpy.Environment,
+    every: float,
+    probe: Callable[[], tuple],
+    into: list[tuple],
+    until: float = math.inf,
 ) -> Iterator[simpy.Event]:
-    """The monitor, as one SimPy process: every ``every``, append ``(now, *probe())``."""
-    while True:
+    """The monitor, as one SimPy process: every ``every``, append ``(now, *probe())``, up to
+    ``until`` (the end of the traffic: a backlog that takes ages to drain adds no samples)."""
+    while env.now <= until:
         into.append((env.now, *probe()))
         yield env.timeout(every)
 

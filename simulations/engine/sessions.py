@@ -165,7 +165,13 @@ def start_cluster(
 ) -> tuple[LifecycleMetrics, SessionBook, Cluster]:
     """``size`` ready instances behind a ``policy`` balancer, sessions in ``store``: the metrics
     (waiting for ``expected`` requests), the ``SessionBook`` that follows every request and lost
-    instance, and the ``Cluster`` to crash, launch or retire instances in."""
+    instance, and the ``Cluster`` to crash, launch or retire instances in. A run in which nobody
+    sends a request has nothing to measure and would never end: a ``ValueError`` says so."""
+    if expected == 0:
+        raise ValueError(
+            "in this run no user sends a single request: raise users or duration, "
+            "or lower think_time"
+        )
     metrics = LifecycleMetrics(env, expected)
     book = SessionBook(make_store(store), logouts)
     chooser = make_policy(policy)

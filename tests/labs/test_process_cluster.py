@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from labs.cluster.process import (
     group_pids,
     nginx_config,
     port_is_open,
+    sweep_stale_workdirs,
 )
 from labs.experiments import run_crash_experiment
 
@@ -252,3 +254,24 @@ def test_the_generated_nginx_config_is_valid(policy: str, tmp_path: Path) -> Non
     )
     assert check.returncode == 0, check.stderr
     assert ("$cookie_route" in config.read_text()) == (policy == "sticky")
+
+
+def test_a_work_dir_whose_owner_died_is_swept_by_the_next_cluster(tmp_path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "sbd-cluster-stale"
+    stale.mkdir()
+    (stale / "owner.pid").write_text(str(dead.pid))
+    (stale / "instance-0.log").write_text("the kernel that owned this was killed")
+    mine = tmp_path / "sbd-cluster-mine"
+    mine.mkdir()
+    (mine / "owner.pid").write_text(str(os.getpid()))
+    foreign = tmp_path / "sbd-cluster-unknown"
+    foreign.mkdir()  # no owner recorded: left alone
+    assert sweep_stale_workdirs(str(tmp_path)) == [str(stale)]
+    assert not stale.exists() and mine.exists() and foreign.exists()
+
+
+def test_a_cluster_records_its_owner_in_its_work_dir() -> None:
+    with ProcessCluster(STATELESS, instances=1, balancer="python") as cluster:
+        assert Path(cluster.workdir, "owner.pid").read_text() == str(os.getpid())

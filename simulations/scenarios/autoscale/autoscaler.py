@@ -139,17 +139,19 @@ def autoscaler(
     decisions: list[Decision],
     metric_window: float = 60.0,
     on_sync: Callable[[], None] | None = None,
+    until: float = math.inf,
 ) -> Iterator[simpy.Event]:
     """The autoscaler, as one SimPy process: every ``sync_period``, measure, decide, act.
 
     Current = ready instances (booting ones have no metrics yet), so instances already on their
     way are not asked for twice. Scale-in cancels booting instances first, then retires the
-    newest ready ones (Kubernetes also removes the youngest pods first).
+    newest ready ones (Kubernetes also removes the youngest pods first). It stops at ``until``,
+    the end of the traffic: what is left then is a backlog draining.
     """
     meter = UtilizationMeter(metric_window)
     running = len(cluster.in_state(READY, BOOTING))
     hpa.recommendations.append((env.now, running))  # the size it has been keeping so far
-    while True:
+    while env.now + sync_period <= until:
         yield env.timeout(sync_period)
         ready = cluster.in_state(READY)
         booting = cluster.in_state(BOOTING)

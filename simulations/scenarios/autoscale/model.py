@@ -61,6 +61,7 @@ from simulations.scenarios.autoscale.autoscaler import (
     autoscaler,
 )
 
+MAX_STEPS = 200_000  # periodic steps (decisions, timeline samples) in one run
 SAMPLE_EVERY = 5.0  # seconds between timeline samples
 
 
@@ -71,7 +72,9 @@ class AutoscaleScenario:
 
     store: str = store_knob()
     policy: str = routing_knob()
-    users: int = knobs.count(30, "users visiting at any moment at the base load", metavar="U")
+    users: int = knobs.count(
+        30, "users visiting at any moment at the base load", high=knobs.MAX_USERS, metavar="U"
+    )
     think_time: float = think_time_knob(10.0)
     visit_length: float = knobs.number(120.0, "mean seconds a visit lasts", unit="s")
     spike_factor: float = knobs.number(
@@ -85,8 +88,12 @@ class AutoscaleScenario:
     tolerance: float = knobs.number(
         0.1, "no change while |utilization/target − 1| ≤ X", above=False, high=1, below=True
     )
-    min_replicas: int = knobs.count(2, "the autoscaler keeps at least N instances")
-    max_replicas: int = knobs.count(20, "the autoscaler keeps at most N instances")
+    min_replicas: int = knobs.count(
+        2, "the autoscaler keeps at least N instances", high=knobs.MAX_INSTANCES
+    )
+    max_replicas: int = knobs.count(
+        20, "the autoscaler keeps at most N instances", high=knobs.MAX_INSTANCES
+    )
     sync_period: float = knobs.number(15.0, "seconds between two autoscaler decisions", unit="s")
     metric_window: float = knobs.number(60.0, "utilization is averaged over X seconds", unit="s")
     stabilization_window: float = knobs.number(
@@ -116,6 +123,19 @@ class AutoscaleScenario:
 
     def __post_init__(self) -> None:
         knobs.check(self)
+        peak = self.base_rate * max(1.0, self.spike_factor)
+        knobs.work_limit(
+            "requests",
+            peak * self.duration,
+            knobs.MAX_LIFECYCLE_REQUESTS,
+            "users, spike_factor or duration, or raise think_time",
+        )
+        knobs.work_limit(
+            "autoscaler and timeline steps",
+            self.duration / min(self.sync_period, SAMPLE_EVERY),
+            MAX_STEPS,
+            "duration, or raise sync_period",
+        )
         if self.spike_factor == 1:
             raise ValueError("spike_factor 1 is no spike: use a factor above 1 (or below, a lull)")
         if self.spike_at >= self.duration:
@@ -255,7 +275,15 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
     decisions: list[Decision] = []
     env.process(
         autoscaler(
-            env, cluster, hpa, s.sync_period, s.boot_time, s.drain, decisions, s.metric_window
+            env,
+            cluster,
+            hpa,
+            s.sync_period,
+            s.boot_time,
+            s.drain,
+            decisions,
+            s.metric_window,
+            until=s.duration,
         )
     )
     env.process(replay(env, requests, cluster.balancer))
@@ -264,7 +292,7 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
     def probe() -> tuple:
         return (cluster.count(READY), cluster.count(BOOTING), cluster.count(DRAINING))
 
-    env.process(sample(env, SAMPLE_EVERY, probe, rows))
+    env.process(sample(env, SAMPLE_EVERY, probe, rows, until=s.duration))
     env.run(until=metrics.done)
 
     times = [row[0] for row in rows if row[0] <= s.duration]

@@ -30,6 +30,7 @@ from simulations.engine.workload import (
     service_scv,
 )
 
+LEAST_CONNECTIONS_STEPS = 500_000_000  # ~25 s on this engine, which is O(N) per request
 QUEUE_SAMPLES = 200  # snapshots of the queue lengths per run: enough for a plot, cheap to take
 
 
@@ -44,14 +45,18 @@ class BalanceScenario:
         "how the balancer picks an instance (or a Policy, or a function f(queue_lengths, rng))",
         objects=True,
     )
-    instances: int = knobs.count(4, "instances behind the balancer", slider=(1, 16, 1))
+    instances: int = knobs.count(
+        4, "instances behind the balancer", high=knobs.MAX_INSTANCES, slider=(1, 16, 1)
+    )
     arrival_rate: float = knobs.number(
         3.2, "requests per second, all users together", unit="req/s", metavar="L"
     )
     service_rate: float = knobs.number(
         1.0, "requests per second one instance can serve", unit="req/s", metavar="M"
     )
-    requests: int = knobs.count(10_000, "requests the run simulates", cli_default=100_000)
+    requests: int = knobs.count(
+        10_000, "requests the run simulates", high=knobs.MAX_REQUESTS, cli_default=100_000
+    )
     seed: int = knobs.seed(0)
     service_dist: str = knobs.choice(
         "exponential", SERVICE_DISTRIBUTIONS, "service-time distribution", label="service"
@@ -60,11 +65,16 @@ class BalanceScenario:
         None,
         "how many instances to ask (default 2, or 1 with a single instance)",
         optional=True,
+        high=knobs.MAX_INSTANCES,
         applies=("policy", ("power_of_two",)),
         metavar="D",
     )
     users: int = knobs.count(
-        100, "equally active users, each pinned", applies=("policy", ("sticky",)), metavar="U"
+        100,
+        "equally active users, each pinned",
+        high=knobs.MAX_USERS,
+        applies=("policy", ("sticky",)),
+        metavar="U",
     )
 
     def __post_init__(self) -> None:
@@ -74,6 +84,13 @@ class BalanceScenario:
         if self.choices > self.instances:
             raise ValueError(
                 f"choices must be between 1 and the {self.instances} instances, got {self.choices}"
+            )
+        if self.policy == "least_connections":  # it looks at every instance for every request
+            knobs.work_limit(
+                "request × instance comparisons",
+                self.requests * self.instances,
+                LEAST_CONNECTIONS_STEPS,
+                "requests or instances",
             )
 
 

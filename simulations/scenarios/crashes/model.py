@@ -60,8 +60,10 @@ class CrashScenario:
 
     store: str = store_knob()
     policy: str = routing_knob()
-    instances: int = knobs.count(4, "instances behind the balancer", slider=(1, 12, 1))
-    users: int = knobs.count(1000, "users, each logging in once", metavar="U")
+    instances: int = knobs.count(
+        4, "instances behind the balancer", high=knobs.MAX_INSTANCES, slider=(1, 12, 1)
+    )
+    users: int = knobs.count(1000, "users, each logging in once", high=knobs.MAX_USERS, metavar="U")
     duration: float = knobs.number(100.0, "seconds of traffic", unit="s", metavar="D")
     login_window: float = knobs.number(
         10.0, "every user logs in within the first W seconds", unit="s", metavar="W"
@@ -112,6 +114,12 @@ class CrashScenario:
 
     def __post_init__(self) -> None:
         knobs.check(self)
+        knobs.work_limit(
+            "requests",
+            self.users * (1 + self.duration / self.think_time),
+            knobs.MAX_LIFECYCLE_REQUESTS,
+            "users or duration, or raise think_time",
+        )
         if self.login_window > self.duration:
             raise ValueError(
                 f"login_window {self.login_window:g} is longer than the duration {self.duration:g}"
@@ -270,7 +278,8 @@ def run_crashes(scenario: CrashScenario | None = None, **overrides: Any) -> Cras
     def probe() -> tuple:
         return (cluster.count(READY), len(book.store), book.misses, metrics.failed)
 
-    env.process(sample(env, scenario.duration / TIMELINE_SAMPLES, probe, rows))
+    every = scenario.duration / TIMELINE_SAMPLES
+    env.process(sample(env, every, probe, rows, until=scenario.duration))
     env.run(until=metrics.done)
 
     return CrashResult(

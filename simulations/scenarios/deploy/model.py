@@ -169,7 +169,9 @@ class DeployScenario:
 
     store: str = store_knob()
     policy: str = routing_knob()
-    replicas: int = knobs.count(4, "instances before and after the deploy", slider=(2, 12, 1))
+    replicas: int = knobs.count(
+        4, "instances before and after the deploy", high=knobs.MAX_INSTANCES, slider=(2, 12, 1)
+    )
     max_surge: int | str = knobs.amount(
         "25%",
         "extra instances the deploy may start: a number or a percentage, rounded up",
@@ -198,13 +200,25 @@ class DeployScenario:
     )
     deploy_at: float = knobs.number(60.0, "the deploy starts at", unit="s", metavar="T")
     duration: float = knobs.number(240.0, "seconds of traffic", unit="s", metavar="D")
-    users: int = knobs.count(200, "users sending requests", metavar="U")
+    users: int = knobs.count(200, "users sending requests", high=knobs.MAX_USERS, metavar="U")
     think_time: float = think_time_knob(10.0, metavar="S")
     service_rate: float = service_rate_knob(10.0, metavar="M")
     seed: int = knobs.seed(0)
 
     def __post_init__(self) -> None:
         knobs.check(self)
+        knobs.work_limit(
+            "requests",
+            self.users * self.duration / self.think_time,
+            knobs.MAX_LIFECYCLE_REQUESTS,
+            "users or duration, or raise think_time",
+        )
+        knobs.work_limit("timeline samples", self.duration / SAMPLE_EVERY, 200_000, "duration")
+        if self.think_time >= self.duration:
+            raise ValueError(
+                f"think_time {self.think_time:g} is not shorter than the duration "
+                f"{self.duration:g}: most users would send no request at all"
+            )
         if self.deploy_at >= self.duration:
             raise ValueError(
                 f"the deploy at {self.deploy_at:g} starts after the last request "
@@ -325,7 +339,7 @@ def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> Depl
     def probe() -> tuple:
         return (*version_counts(cluster), len(book.store))
 
-    env.process(sample(env, SAMPLE_EVERY, probe, rows))
+    env.process(sample(env, SAMPLE_EVERY, probe, rows, until=s.duration))
     env.run(until=metrics.done)
 
     times_lost: dict[int, int] = {}

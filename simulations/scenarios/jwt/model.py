@@ -46,6 +46,7 @@ from simulations.engine.metrics import percentile
 REVOCATION_MODES = ("none", "denylist")
 MAX_REQUESTS = 2_000_000  # expected user requests in one run: keeps a CLI run to seconds
 MAX_REVOCATIONS = 200_000
+MAX_REPLAYS = 20_000_000  # attacker requests: cheap each (~1 µs), but not without end
 SERIES_POINTS = 120  # denylist size samples kept for plots
 
 
@@ -67,7 +68,7 @@ class JwtScenario:
         REVOCATION_MODES,
         "none: tokens live until exp; denylist: logout writes the jti to a shared store",
     )
-    users: int = knobs.count(1000, "users with a token", metavar="U")
+    users: int = knobs.count(1000, "users with a token", high=knobs.MAX_USERS, metavar="U")
     duration: float = knobs.number(3600.0, "simulated seconds", unit="s", metavar="T")
     revocation_rate: float = knobs.number(
         0.05,
@@ -97,17 +98,34 @@ class JwtScenario:
         delay = self.denylist_delay
         if self.revocation == "none" and delay:
             raise ValueError("denylist_delay applies only to revocation='denylist'")
-        expected = self.users * self.request_rate * self.duration
-        if expected > MAX_REQUESTS:
-            raise ValueError(
-                f"this run would simulate about {expected:,.0f} requests (limit "
-                f"{MAX_REQUESTS:,}): lower users, request rate or duration"
-            )
-        if self.revocation_rate * self.duration > MAX_REVOCATIONS:
-            raise ValueError(
-                f"this run would simulate about {self.revocation_rate * self.duration:,.0f} "
-                f"revocations (limit {MAX_REVOCATIONS:,}): lower the revocation rate or duration"
-            )
+        s = self
+        knobs.work_limit(
+            "requests",
+            s.users * s.request_rate * s.duration,
+            MAX_REQUESTS,
+            "users, request_rate or duration",
+        )
+        knobs.work_limit(
+            "token refreshes",
+            s.users * s.duration / s.token_ttl,
+            MAX_REQUESTS,
+            "users or duration, or raise token_ttl",
+        )
+        knobs.work_limit(
+            "revocations",
+            s.revocation_rate * s.duration,
+            MAX_REVOCATIONS,
+            "revocation_rate or duration",
+        )
+        window = min(s.token_ttl, s.duration)  # how long a thief can use a stolen token
+        if s.revocation == "denylist":
+            window = min(window, s.denylist_delay)
+        knobs.work_limit(
+            "stolen-token replays",
+            s.revocation_rate * s.duration * (s.request_rate * window + 1),
+            MAX_REPLAYS,
+            "revocation_rate, request_rate or duration",
+        )
 
     @property
     def per_user_revocation_rate(self) -> float:

@@ -39,9 +39,11 @@ THINK_TIME = 10.0  # mean seconds between two clicks of one user
 class SessionMissScenario:
     """Users log in once, then click; how often does a click miss its session? The knobs."""
 
-    instances: int = knobs.count(2, "instances behind the balancer", slider=(1, 12, 1))
-    requests: int = knobs.count(2_000, "requests after the logins")
-    users: int = knobs.count(50, "users, each logging in once", metavar="U")
+    instances: int = knobs.count(
+        2, "instances behind the balancer", high=knobs.MAX_INSTANCES, slider=(1, 12, 1)
+    )
+    requests: int = knobs.count(2_000, "requests after the logins", high=knobs.MAX_REQUESTS)
+    users: int = knobs.count(50, "users, each logging in once", high=knobs.MAX_USERS, metavar="U")
     policy: str = knobs.choice("round_robin", POLICIES, "how the balancer picks an instance")
     store: str = knobs.choice("memory", STORES, "where sessions live", label="sessions")
     seed: int = knobs.seed(0)

@@ -66,8 +66,10 @@ class StickyScenario:
     cluster, users, load, events, policy parameters, seed."""
 
     policy: str = knobs.choice("sticky", STICKY_POLICIES, "how the balancer picks an instance")
-    instances: int = knobs.count(4, "instances behind the balancer", slider=(2, 12, 1))
-    users: int = knobs.count(1000, "users sending requests", metavar="U")
+    instances: int = knobs.count(
+        4, "instances behind the balancer", high=knobs.MAX_INSTANCES, slider=(2, 12, 1)
+    )
+    users: int = knobs.count(1000, "users sending requests", high=knobs.MAX_USERS, metavar="U")
     activity: str = knobs.choice("zipf", ACTIVITY_MODELS, "how activity is spread over users")
     zipf_s: float = knobs.number(
         1.0,
@@ -85,7 +87,7 @@ class StickyScenario:
     service_rate: float = knobs.number(
         1.0, "requests per second one instance can serve", unit="req/s"
     )
-    requests: int = knobs.count(20_000, "requests the run simulates")
+    requests: int = knobs.count(20_000, "requests the run simulates", high=knobs.MAX_REQUESTS)
     scale_out_at: float | None = knobs.number(
         None, "add one instance at time T", unit="s", optional=True, metavar="T"
     )
@@ -116,11 +118,15 @@ class StickyScenario:
         SESSION_STORES,
         "where sessions live (auto: memory for pinning policies, else shared)",
     )
-    windows: int = knobs.count(20, "utilization is reported in W equal time windows", metavar="W")
+    windows: int = knobs.count(
+        20, "utilization is reported in W equal time windows", high=1_000, metavar="W"
+    )
     seed: int = knobs.seed(42)
 
     def __post_init__(self) -> None:
         knobs.check(self)
+        if self.policy in ("consistent_hash", "bounded_load"):
+            knobs.work_limit("ring points", self.instances * self.vnodes, 2_000_000, "vnodes")
 
     @property
     def session_store(self) -> str:
