@@ -84,6 +84,8 @@ def _value_type(name: str, knob: Knob) -> Callable[[str], Any]:
                     f"{text!r} is neither a whole number nor a percentage"
                 ) from None
         try:
+            if not text.isascii():  # int() and float() would read "٣" or "１２" as numbers
+                raise ValueError(text)
             value = int(text) if whole else float(text)
         except ValueError:
             what = "a whole number" if whole else "a number"

@@ -211,3 +211,11 @@ def test_found_by_fuzzing_a_run_where_nobody_sends_a_request_is_refused() -> Non
     code, out, err = run_in_process([*argv, "--json"])
     assert code == 2 and out == ""
     assert "no user sends a single request" in err
+
+
+@pytest.mark.parametrize("typed", ["٣", "１２", "३.५"])
+def test_only_ascii_digits_are_numbers(typed: str) -> None:
+    # int() and float() accept other scripts' digits; a command line should not guess.
+    for flag in ("--instances", "--arrival-rate"):
+        code, out, err = run_in_process(["balance", flag, typed, "--json"])
+        assert code == 2 and out == "" and "is not" in err, err
