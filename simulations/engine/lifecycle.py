@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,10 +49,15 @@ class LifecycleMetrics(Metrics):
     def __init__(self, env: simpy.Environment, expected: int) -> None:
         super().__init__(env, expected)
         self.failures: Counter[str] = Counter()
-        self.completions: list[tuple[float, float]] = []  # (arrived, response time)
+        # Arrivals in ``window`` have their response times kept apart too (the spike, for the
+        # autoscaler); nothing more per request is recorded than what a result reports.
+        self.window: tuple[float, float] | None = None
+        self.in_window: array[float] = array("d")
 
     def completed(self, request: Request, now: float) -> None:
-        self.completions.append((request.arrived, now - request.arrived))
+        window = self.window
+        if window is not None and window[0] <= request.arrived < window[1]:
+            self.in_window.append(now - request.arrived)
         super().completed(request, now)
 
     def failure(self, request: Request, cause: str = "no_instance") -> None:

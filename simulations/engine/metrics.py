@@ -2,8 +2,10 @@
 
 While the model runs, a ``Metrics`` object only *appends*: one response time per completed
 request, a counter of failed ones, and, every so often, a snapshot of each instance's queue
-length. All the statistics (mean, percentiles) are computed once at the end, from the list, so
-measuring costs almost nothing while simulating.
+length. All the statistics (mean, percentiles) are computed once at the end, so measuring costs
+almost nothing while simulating. Response times are kept as 8-byte doubles in an
+``array('d')`` (a Python float in a list costs 32 bytes), and the percentiles are found
+exactly without sorting them all (``order_statistics``): a million requests cost 8 MB, not 40.
 
 Response time = time in the system = waiting in the queue + being served.
 """
@@ -11,6 +13,7 @@ Response time = time in the system = waiting in the queue + being served.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +28,7 @@ class Metrics:
 
     def __init__(self, env: simpy.Environment, expected: int) -> None:
         self.expected = expected
-        self.response_times: list[float] = []
+        self.response_times: array[float] = array("d")
         self.failed = 0
         self.done = env.event()
         self.queue_times: list[float] = []
@@ -92,15 +95,83 @@ class ResponseStats:
 
     @classmethod
     def of(cls, times: Sequence[float]) -> ResponseStats:
-        ordered = sorted(times)
-        mean = math.fsum(ordered) / len(ordered) if ordered else math.nan
+        n = len(times)
+        if not n:
+            return cls(count=0, mean=math.nan, p50=math.nan, p95=math.nan, p99=math.nan)
+        ranks = sorted({rank for q in (50, 95, 99) for rank in _ranks(n, q)})
+        ordered = _OrderStatistics(order_statistics(times, ranks), n)
         return cls(
-            count=len(ordered),
-            mean=mean,
+            count=n,
+            mean=math.fsum(times) / n,  # exact, whatever the order
             p50=percentile(ordered, 50),
             p95=percentile(ordered, 95),
             p99=percentile(ordered, 99),
         )
+
+
+def _ranks(n: int, q: float) -> tuple[int, int]:
+    """The two order statistics ``percentile`` interpolates between for the q-th percentile."""
+    low = math.floor((n - 1) * q / 100)
+    return low, min(low + 1, n - 1)
+
+
+class _OrderStatistics:
+    """Looks like the sorted values to ``percentile``, knowing only the ranks it will ask for."""
+
+    def __init__(self, known: dict[int, float], n: int) -> None:
+        self.known, self.n = known, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, rank: int) -> float:
+        return self.known[rank]
+
+
+SORT_AT_MOST = 65_536  # below this many values, sorting them all is quick and small
+BUCKETS = 4_096
+
+
+def order_statistics(values: Sequence[float], ranks: Sequence[int]) -> dict[int, float]:
+    """The values at ``ranks`` (0-based) of ``values`` once sorted, exactly, without sorting
+    them all: a million response times would become a million Python floats (32 MB).
+
+    Bucket the values by the logarithm of their size (response times are > 0 and spread over
+    many orders of magnitude, so every bucket holds a small share of them), find the bucket each
+    rank falls in, and sort only the values in those buckets.
+    """
+    n = len(values)
+    lo, hi = (min(values), max(values)) if n > SORT_AT_MOST else (0.0, 0.0)
+    if n <= SORT_AT_MOST or lo <= 0 or lo == hi:
+        ordered = sorted(values)
+        return {rank: ordered[rank] for rank in ranks}
+    log_lo = math.log(lo)
+    scale = (BUCKETS - 1) / (math.log(hi) - log_lo)
+    log = math.log
+
+    def bucket(value: float) -> int:
+        return int((log(value) - log_lo) * scale)
+
+    counts = [0] * BUCKETS
+    for value in values:
+        counts[bucket(value)] += 1
+    where: dict[int, tuple[int, int]] = {}  # rank -> (bucket, rank within the bucket)
+    below = 0
+    pending = sorted(ranks)
+    for index, count in enumerate(counts):
+        while pending and pending[0] < below + count:
+            where[pending[0]] = (index, pending[0] - below)
+            pending.pop(0)
+        below += count
+    chosen = {index for index, _ in where.values()}
+    members: dict[int, list[float]] = {index: [] for index in chosen}
+    for value in values:
+        index = bucket(value)
+        if index in members:
+            members[index].append(value)
+    for collected in members.values():
+        collected.sort()
+    return {rank: members[index][offset] for rank, (index, offset) in where.items()}
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
+from array import array
 
 import numpy as np
 import pytest
 import simpy
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulations import (
     POLICY_NAMES,
@@ -17,11 +21,13 @@ from simulations import (
     Metrics,
     PowerOfD,
     Request,
+    ResponseStats,
     RoundRobin,
     Sticky,
     percentile,
     run_balance,
 )
+from simulations.engine import metrics
 
 
 def small(policy: str = "random", **overrides: object):
@@ -256,3 +262,33 @@ def test_one_instance_is_one_queue_whatever_the_policy(policy: str) -> None:
     assert result.requests_completed == 2000
     assert result.served == [2000]
     assert result.response.mean == run_balance("random", 1, 0.5, 1.0, 2000, seed=3).response.mean
+
+
+# --- exact percentiles without sorting everything ----------------------------------------------
+
+
+@given(
+    st.lists(
+        st.floats(min_value=1e-6, max_value=1e6, allow_nan=False) | st.sampled_from([1.0, 2.5]),
+        min_size=1,
+        max_size=300,
+    ),
+    st.data(),
+)
+def test_order_statistics_are_exactly_the_sorted_values(values, data) -> None:
+    ranks = data.draw(st.lists(st.integers(0, len(values) - 1), min_size=1, max_size=6))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "SORT_AT_MOST", 4)  # take the bucket path even for a few values
+        got = metrics.order_statistics(array("d", values), ranks)
+    ordered = sorted(values)
+    assert got == {rank: ordered[rank] for rank in ranks}
+
+
+def test_response_stats_keep_8_bytes_a_request_and_agree_with_a_full_sort() -> None:
+    rng = random.Random(3)
+    times = array("d", (rng.lognormvariate(0, 2) for _ in range(100_000)))
+    stats = ResponseStats.of(times)
+    ordered = sorted(times)
+    assert stats.p50 == percentile(ordered, 50) and stats.p99 == percentile(ordered, 99)
+    assert stats.mean == math.fsum(ordered) / len(ordered)
+    assert times.itemsize == 8

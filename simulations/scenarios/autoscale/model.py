@@ -269,6 +269,8 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
         len(requests),
         logouts=set(last_request.values()),
     )
+    spike_end = s.spike_at + s.spike_duration
+    metrics.window = (s.spike_at, spike_end)  # the spike's response times, kept apart
     hpa = HorizontalAutoscaler(
         s.target, s.tolerance, s.min_replicas, s.max_replicas, s.stabilization_window
     )
@@ -301,8 +303,7 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
     launched = [event for event in cluster.events if event.kind == "ready"]
     retired = [event for event in cluster.events if event.kind in ("drain", "stop", "cancel")]
     asked_more = next((d.time for d in decisions if d.desired > d.ready + d.booting), None)
-    spike_end = s.spike_at + s.spike_duration
-    in_spike = [time for arrived, time in metrics.completions if s.spike_at <= arrived < spike_end]
+    in_spike = metrics.in_window
     return AutoscaleResult(
         scenario=s,
         **outcome_counts(len(requests), metrics, book),

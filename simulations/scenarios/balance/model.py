@@ -12,6 +12,7 @@ bit, and two policies run with the same seed see exactly the same requests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -128,7 +129,7 @@ class BalanceResult:
     queues: QueueTrace
     theory: Theory
     warning: str | None
-    response_times: list[float] = field(repr=False)
+    response_times: Sequence[float] = field(repr=False)  # array('d'): 8 bytes each
 
     @property
     def load(self) -> float:

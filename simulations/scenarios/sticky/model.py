@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +180,7 @@ class StickyResult:
     affinity: float  # share of requests served where their user's previous request was
     spilled: int  # bounded_load: requests sent past their user's own instance
     worst_excess: int | None  # bounded_load: max(connections − capacity) at any choice (≤ 0)
-    response_times: list[float] = field(repr=False)
+    response_times: Sequence[float] = field(repr=False)  # array('d'): 8 bytes each
 
     @property
     def policy(self) -> str:
