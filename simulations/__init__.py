@@ -27,85 +27,170 @@ The public API (what notebooks and exercise checks may import from here):
 * building blocks for new scenarios: ``Instance``, ``LoadBalancer``, ``Metrics``, ``Workload``.
 
 Figures and widgets live in each scenario's ``plots`` and ``widget`` modules; importing this
-package loads neither matplotlib nor ipywidgets.
+package loads neither matplotlib nor ipywidgets. It loads nothing at all until a name is used
+(PEP 562): ``python -m simulations --help`` starts without SimPy.
 """
 
-from simulations import theory
-from simulations.engine.balancer import LoadBalancer
-from simulations.engine.hashing import (
-    BoundedLoadRing,
-    HashRing,
-    bounded_capacity,
-    bounded_load_choice,
-    stable_hash,
-)
-from simulations.engine.instance import Instance
-from simulations.engine.metrics import Metrics, QueueTrace, ResponseStats, percentile
-from simulations.engine.policies import (
-    POLICY_NAMES,
-    FunctionPolicy,
-    LeastConnections,
-    Policy,
-    PowerOfD,
-    RandomChoice,
-    RoundRobin,
-    Sticky,
-    make_policy,
-)
-from simulations.engine.workload import SERVICE_DISTRIBUTIONS, Request, Workload
-from simulations.scenarios.autoscale.autoscaler import HorizontalAutoscaler, desired_replicas
-from simulations.scenarios.autoscale.model import AutoscaleResult, AutoscaleScenario, run_autoscale
-from simulations.scenarios.balance.model import (
-    BalanceResult,
-    BalanceScenario,
-    Theory,
-    compare_policies,
-    run_balance,
-    theory_for,
-)
-from simulations.scenarios.crashes.model import (
-    CrashResult,
-    CrashScenario,
-    compare_stores,
-    run_crashes,
-)
-from simulations.scenarios.deploy.model import (
-    DeployResult,
-    DeployScenario,
-    run_deploy,
-    surge_and_unavailable,
-)
-from simulations.scenarios.jwt.model import JwtResult, JwtScenario, run_jwt, ttl_tradeoff
-from simulations.scenarios.session_miss.model import (
-    SessionMissResult,
-    SessionMissScenario,
-    miss_rate_by_instances,
-    session_miss_rate,
-)
-from simulations.scenarios.sticky.model import (
-    STICKY_POLICIES,
-    StickyResult,
-    StickyScenario,
-    compare_sticky,
-    run_sticky,
-)
-from simulations.scenarios.sticky.users import UserActivity
-from simulations.theory import (
-    erlang_c,
-    exponential_sojourn_percentile,
-    mg1_mean_response,
-    mm1_mean_response,
-    mmc_mean_response,
-    power_of_d_mean_response,
-    random_routing_mean_response,
-    round_robin_mean_response,
-    sticky_mean_response,
-)
+from __future__ import annotations
 
-# The crash scenario's earlier names (lesson 04 used to call it "sessions").
-SessionsScenario = CrashScenario
-SessionsResult = CrashResult
-run_sessions = run_crashes
+from typing import Any
+
+# Where every public name lives; ``__getattr__`` imports its module the first time it is asked.
+_HOMES: dict[str, tuple[str, ...]] = {
+    "simulations.engine.balancer": ("LoadBalancer",),
+    "simulations.engine.hashing": (
+        "BoundedLoadRing",
+        "HashRing",
+        "bounded_capacity",
+        "bounded_load_choice",
+        "stable_hash",
+    ),
+    "simulations.engine.instance": ("Instance",),
+    "simulations.engine.metrics": (
+        "Metrics",
+        "QueueTrace",
+        "ResponseStats",
+        "percentile",
+    ),
+    "simulations.engine.policies": (
+        "POLICY_NAMES",
+        "FunctionPolicy",
+        "LeastConnections",
+        "Policy",
+        "PowerOfD",
+        "RandomChoice",
+        "RoundRobin",
+        "Sticky",
+        "make_policy",
+    ),
+    "simulations.engine.workload": (
+        "SERVICE_DISTRIBUTIONS",
+        "Request",
+        "Workload",
+    ),
+    "simulations.scenarios.autoscale.autoscaler": (
+        "HorizontalAutoscaler",
+        "desired_replicas",
+    ),
+    "simulations.scenarios.autoscale.model": (
+        "AutoscaleResult",
+        "AutoscaleScenario",
+        "run_autoscale",
+    ),
+    "simulations.scenarios.balance.model": (
+        "BalanceResult",
+        "BalanceScenario",
+        "Theory",
+        "compare_policies",
+        "run_balance",
+        "theory_for",
+    ),
+    "simulations.scenarios.crashes.model": (
+        "CrashResult",
+        "CrashScenario",
+        "compare_stores",
+        "run_crashes",
+    ),
+    "simulations.scenarios.deploy.model": (
+        "DeployResult",
+        "DeployScenario",
+        "run_deploy",
+        "surge_and_unavailable",
+    ),
+    "simulations.scenarios.jwt.model": (
+        "JwtResult",
+        "JwtScenario",
+        "run_jwt",
+        "ttl_tradeoff",
+    ),
+    "simulations.scenarios.session_miss.model": (
+        "SessionMissResult",
+        "SessionMissScenario",
+        "miss_rate_by_instances",
+        "session_miss_rate",
+    ),
+    "simulations.scenarios.sticky.model": (
+        "STICKY_POLICIES",
+        "StickyResult",
+        "StickyScenario",
+        "compare_sticky",
+        "run_sticky",
+    ),
+    "simulations.scenarios.sticky.users": ("UserActivity",),
+    "simulations.theory": (
+        "theory",  # the module itself
+        "erlang_c",
+        "exponential_sojourn_percentile",
+        "mg1_mean_response",
+        "mm1_mean_response",
+        "mmc_mean_response",
+        "power_of_d_mean_response",
+        "random_routing_mean_response",
+        "round_robin_mean_response",
+        "sticky_mean_response",
+    ),
+}
+_EARLIER_NAMES = {  # the crash scenario's earlier names (lesson 04 used to call it "sessions")
+    "SessionsScenario": "CrashScenario",
+    "SessionsResult": "CrashResult",
+    "run_sessions": "run_crashes",
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def _module(home: str) -> Any:
+    """The module ``home``, imported now (static imports, so the import linter sees them)."""
+    if home == "simulations.engine.balancer":
+        from simulations.engine import balancer as module
+    elif home == "simulations.engine.hashing":
+        from simulations.engine import hashing as module
+    elif home == "simulations.engine.instance":
+        from simulations.engine import instance as module
+    elif home == "simulations.engine.metrics":
+        from simulations.engine import metrics as module
+    elif home == "simulations.engine.policies":
+        from simulations.engine import policies as module
+    elif home == "simulations.engine.workload":
+        from simulations.engine import workload as module
+    elif home == "simulations.scenarios.autoscale.autoscaler":
+        from simulations.scenarios.autoscale import autoscaler as module
+    elif home == "simulations.scenarios.autoscale.model":
+        from simulations.scenarios.autoscale import model as module
+    elif home == "simulations.scenarios.balance.model":
+        from simulations.scenarios.balance import model as module
+    elif home == "simulations.scenarios.crashes.model":
+        from simulations.scenarios.crashes import model as module
+    elif home == "simulations.scenarios.deploy.model":
+        from simulations.scenarios.deploy import model as module
+    elif home == "simulations.scenarios.jwt.model":
+        from simulations.scenarios.jwt import model as module
+    elif home == "simulations.scenarios.session_miss.model":
+        from simulations.scenarios.session_miss import model as module
+    elif home == "simulations.scenarios.sticky.model":
+        from simulations.scenarios.sticky import model as module
+    elif home == "simulations.scenarios.sticky.users":
+        from simulations.scenarios.sticky import users as module
+    elif home == "simulations.theory":
+        import simulations.theory as module  # not "from simulations import": it would recurse
+    else:  # pragma: no cover - every home is listed above
+        raise ImportError(home)
+    return module
+
+
+def __getattr__(name: str) -> Any:
+    target = _EARLIER_NAMES.get(name, name)
+    home = _HOME_OF.get(target)
+    if home is None:
+        raise AttributeError(f"module 'simulations' has no attribute {name!r}")
+    module = _module(home)
+    value = module if target == "theory" else getattr(module, target)
+    globals()[name] = value  # the next use does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "POLICY_NAMES",

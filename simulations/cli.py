@@ -7,13 +7,15 @@ Every subcommand is made from a *command module*: each scenario's ``cli.py``
 * ``SCENARIO``: the scenario dataclass; its fields (``simulations.knobs``) *are* the options:
   flag ``--field-name``, type, bounds, default and ``--help`` text all come from the field, and
   a flag given where its field's ``applies`` rule says it does not matter is refused;
-* ``HELP`` and ``DESCRIPTION`` (and optionally ``NAME``, default the folder's name with ``-``
-  for ``_``, and ``ALIASES``);
+* ``DESCRIPTION``, the paragraph of its ``--help`` (the one-line ``HELP`` the command list
+  shows, and any ``ALIASES``, live in the scenario's package ``__init__``, so that listing the
+  commands loads no model);
 * ``run(scenario) -> dict``: run the model and return a JSON-ready dict (counts as ints);
 * ``format_table(result) -> str``: the readable text printed when ``--json`` is not given
   (``table`` aligns label/value rows).
 
-Only what was typed reaches the scenario (options default to ``argparse.SUPPRESS``), so the
+Only the chosen subcommand's module is imported (``python -m simulations --help`` loads no
+SimPy). Only what was typed reaches the scenario (options default to ``argparse.SUPPRESS``), so the
 model's own defaults apply, except where a field declares a longer ``cli_default``. Every usage
 problem (unknown choice, non-number, a value out of bounds, a flag that does not apply, a
 ``ValueError`` from the model) is one line on stderr and exit code 2, without a traceback.
@@ -29,6 +31,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -51,16 +54,46 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+BENCH_HELP = "the budgets of §8, measured: engine vs lean SimPy, redraws, memory, start-up"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand as the command list knows it, before its module is imported."""
+
+    name: str
+    module: str
+    help: str
+    aliases: tuple[str, ...] = ()
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+def commands() -> list[Command]:
+    """Every subcommand: the scenarios in lesson order, then ``bench``."""
+    found = []
+    for name in SCENARIOS:
+        package = importlib.import_module(f"simulations.scenarios.{name}")  # no model: cheap
+        found.append(
+            Command(
+                name.replace("_", "-"),
+                f"simulations.scenarios.{name}.cli",
+                package.HELP,
+                getattr(package, "ALIASES", ()),
+            )
+        )
+    return [*found, Command("bench", "simulations.bench", BENCH_HELP)]
+
+
 def command_modules() -> list[ModuleType]:
-    """Every subcommand's module: the scenarios in lesson order, then ``bench``."""
-    modules = [importlib.import_module(f"simulations.scenarios.{name}.cli") for name in SCENARIOS]
-    return [*modules, importlib.import_module("simulations.bench")]
+    """Every subcommand's module, imported (tests build every option of every one)."""
+    return [command.load() for command in commands()]
 
 
 def command_name(module: ModuleType) -> str:
-    """``simulations.scenarios.session_miss.cli`` → ``session-miss`` (unless it sets ``NAME``)."""
-    default = module.__name__.split(".")[-2 if module.__name__.endswith(".cli") else -1]
-    return getattr(module, "NAME", default.replace("_", "-"))
+    """``simulations.scenarios.session_miss.cli`` → ``session-miss``."""
+    return next(command.name for command in commands() if command.module == module.__name__)
 
 
 # --- options from fields --------------------------------------------------------------------
@@ -175,25 +208,26 @@ def scenario_from(kind: type, args: argparse.Namespace) -> Any:
 # --- the program ----------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with every subcommand listed and the one ``argv`` names built in full."""
     parser = OneLineErrorParser(prog=PROG, description="Stateless by Design: simulations.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    for module in command_modules():
-        sub = subparsers.add_parser(
-            command_name(module),
-            aliases=getattr(module, "ALIASES", ()),
-            help=module.HELP,
-            description=module.DESCRIPTION,
-        )
-        add_options(sub, module.SCENARIO)
+    typed = set(argv)
+    for command in commands():
+        sub = subparsers.add_parser(command.name, aliases=command.aliases, help=command.help)
+        if typed & {command.name, *command.aliases}:
+            module = command.load()
+            sub.description = module.DESCRIPTION
+            add_options(sub, module.SCENARIO)
+            sub.set_defaults(module=module)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.set_defaults(module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the subcommand, print its table or JSON; return the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error already printed (2)

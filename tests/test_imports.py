@@ -145,3 +145,22 @@ def test_nothing_imports_from_the_notebooks() -> None:
     ]
     assert offenders == []
     assert not (ROOT / "notebooks" / "__init__.py").exists(), "notebooks/ is not a package"
+
+
+def test_listing_the_commands_loads_no_simulation() -> None:
+    """``python -m simulations --help`` is quick because it imports no model (nor SimPy)."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['simulations', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('simulations', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('simpy', 'simulations.')))))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = ran.stdout.splitlines()[-1].split()  # the modules, printed last
+    assert "usage: python -m simulations" in ran.stdout
+    assert not [name for name in loaded if name == "simpy" or name.endswith(".model")], loaded

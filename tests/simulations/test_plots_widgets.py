@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from simulations import bench, compare_policies, explorer, run_balance
+from simulations import POLICY_NAMES, bench, compare_policies, explorer, run_balance
 from simulations.bench import bare_resource_model, bare_store_model
 from simulations.cli import main
 from simulations.explorer import explorers
@@ -100,16 +100,29 @@ def test_bare_models_simulate_the_same_system() -> None:
 def test_bench_reports_ratios_and_redraw_times(capsys, monkeypatch) -> None:
     # Time only this lesson's explorer here: the others' are timed by the real bench.
     monkeypatch.setattr(explorer, "explorers", lambda: {"balance": BalanceExplorer})
-    assert main(["bench", "--requests", "2000", "--repeat", "1", "--json"]) == 0
+    argv = ["bench", "--requests", "2000", "--repeat", "1", "--memory-requests", "20000"]
+    assert main([*argv, "--startup-runs", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["overhead"]) == {"random", "round_robin"}
+    assert set(result["overhead"]) == set(POLICY_NAMES)  # against the lean model, every policy
     assert all(ratio > 0 for ratio in result["overhead"].values())
-    assert len(result["models"]) == 6
+    assert len(result["models"]) == 2 * 5 + 2 * 2  # engine and lean for all; context for two
     assert [row["widget"] for row in result["redraws"]] == ["balance"]
     assert result["redraws"][0]["median_ms"] > 0
+    assert result["memory"]["peak_mb"] > 5 and result["memory"]["bytes_per_request"] >= 0
+    assert result["startup_ms"] > 0
     assert isinstance(result["within_budget"], bool)
+    assert result["within_budget"] == (result["over_budget"] == [])
     table = bench.format_table(result)
-    assert "overhead (random)" in table and "redraw balance" in table
+    for words in ("overhead (sticky)", "lean SimPy", "redraw balance", "memory:", "start-up:"):
+        assert words in table
+
+
+@pytest.mark.parametrize("policy", POLICY_NAMES)
+def test_the_lean_baseline_simulates_the_same_system_as_the_engine(policy: str) -> None:
+    # Same system, different random streams: the means agree within a few percent of noise.
+    engine = [bench.engine_model(4, 3.2, 1.0, 20_000, seed, policy) for seed in range(3)]
+    lean = [bench.lean_model(4, 3.2, 1.0, 20_000, seed, policy) for seed in range(3)]
+    assert sum(lean) / 3 == pytest.approx(sum(engine) / 3, rel=0.15)
 
 
 def extreme_values(control) -> list:

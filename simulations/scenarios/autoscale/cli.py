@@ -11,7 +11,6 @@ from simulations.cli import table
 from simulations.scenarios.autoscale.model import AutoscaleScenario, run_autoscale
 
 SCENARIO = AutoscaleScenario
-HELP = "a traffic spike against an HPA-style autoscaler: boot delay, scale-in, sessions"
 DESCRIPTION = (
     "Visits arrive; during the spike, spike-factor times as often. Every sync period "
     "the autoscaler applies desired = ceil(current × utilization / target) with a "

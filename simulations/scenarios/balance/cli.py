@@ -12,7 +12,6 @@ from simulations.cli import format_numbers, table
 from simulations.scenarios.balance.model import BalanceScenario, run_balance
 
 SCENARIO = BalanceScenario
-HELP = "requests through a load balancer to n instances, compared with queueing theory"
 DESCRIPTION = "Simulate a load balancer in front of n single-server FIFO instances."
 
 

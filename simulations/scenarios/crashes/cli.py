@@ -12,8 +12,6 @@ from simulations.cli import table
 from simulations.scenarios.crashes.model import CrashScenario, run_crashes
 
 SCENARIO = CrashScenario
-ALIASES = ("sessions",)
-HELP = "instances crash: sessions lost, users forced to log in again, failed requests"
 DESCRIPTION = (
     "Users log in within the first 10 s, then send requests at random. Instances "
     "crash at the given times; sessions kept in instance memory die with them, "

@@ -1,1 +1,6 @@
-"""The deploy scenario: see model.py."""
+"""The deploy scenario of lesson 05.
+
+``model.py`` is the simulation, ``plots.py`` its figures, ``widget.py`` its explorer, ``cli.py`` its
+subcommand. What the command line lists without loading the model lives here."""
+
+HELP = "a rolling deploy (maxSurge / maxUnavailable, boot delay) under load"

@@ -11,7 +11,6 @@ from simulations.cli import table
 from simulations.scenarios.deploy.model import DeployScenario, run_deploy
 
 SCENARIO = DeployScenario
-HELP = "a rolling deploy (maxSurge / maxUnavailable, boot delay) under load"
 DESCRIPTION = (
     "Replace every instance with a new version, Kubernetes RollingUpdate style: "
     "surge rounds up, unavailable rounds down. Old instances drain unless --no-drain."

@@ -13,7 +13,6 @@ from simulations.cli import table
 from simulations.scenarios.jwt.model import JwtScenario, run_jwt
 
 SCENARIO = JwtScenario
-HELP = "JWT revocation: how long a revoked token keeps working; what a denylist costs"
 DESCRIPTION = (
     "Users send requests with short-lived access tokens refreshed at expiry; at random "
     "moments a token is stolen and revoked. Without a denylist the thief keeps using it "

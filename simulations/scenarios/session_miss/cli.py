@@ -11,7 +11,6 @@ from simulations.cli import table
 from simulations.scenarios.session_miss.model import SessionMissScenario, session_miss_rate
 
 SCENARIO = SessionMissScenario
-HELP = "users behind a balancer: how often a request reaches an instance without its session"
 DESCRIPTION = (
     "Users log in once, then click at random; every request goes through a balancer to one of "
     "N instances. Sessions in instance memory are missed by every request that lands "

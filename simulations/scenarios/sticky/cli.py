@@ -12,7 +12,6 @@ from simulations.cli import format_numbers, table
 from simulations.scenarios.sticky.model import StickyScenario, run_sticky
 
 SCENARIO = StickyScenario
-HELP = "sticky sessions with heavy-tailed users: hot spots, scale-out, crash of the hot one"
 DESCRIPTION = (
     "Heavy-tailed users (a few send most requests) through a balancer that pins users "
     "(sticky cookie, hash, consistent hash) or not (round robin, least connections), "
