@@ -298,6 +298,14 @@ def to_dict(scenario: Any) -> dict[str, Any]:
     }
 
 
+def from_arguments(kind: type[Scenario], args: tuple, kwargs: dict) -> Scenario:
+    """The scenario a call ``run(*args, **kwargs)`` means: one scenario of ``kind`` given alone,
+    or its fields, positionally in their order or by name (``run_balance("random", 4)``)."""
+    if len(args) == 1 and isinstance(args[0], kind) and not kwargs:
+        return args[0]
+    return kind(*args, **kwargs)
+
+
 def with_overrides(kind: type[Scenario], scenario: Scenario | None, overrides: dict) -> Scenario:
     """The scenario a ``run_*(scenario=None, **overrides)`` call means: ``scenario`` (else the
     defaults of ``kind``) with ``overrides`` applied; a new dataclass is checked again."""

@@ -201,11 +201,7 @@ def run_balance(*args: Any, **kwargs: Any) -> BalanceResult:
     2, or 1 with a single instance); ``users`` is the number of equally active users (each with
     one session) that ``sticky`` pins.
     """
-    if len(args) == 1 and isinstance(args[0], BalanceScenario) and not kwargs:
-        scenario = args[0]
-    else:
-        scenario = BalanceScenario(*args, **kwargs)
-    return simulate(scenario)
+    return simulate(knobs.from_arguments(BalanceScenario, args, kwargs))
 
 
 def simulate(scenario: BalanceScenario) -> BalanceResult:

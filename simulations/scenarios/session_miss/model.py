@@ -105,11 +105,7 @@ class Balancer:
 def session_miss_rate(*args: Any, **kwargs: Any) -> SessionMissResult:
     """Simulate ``users`` logging in and sending ``requests`` requests to ``instances``; the
     arguments are ``SessionMissScenario``'s fields (``instances`` first), or one scenario."""
-    if len(args) == 1 and isinstance(args[0], SessionMissScenario) and not kwargs:
-        scenario = args[0]
-    else:
-        scenario = SessionMissScenario(*args, **kwargs)
-    return simulate(scenario)
+    return simulate(knobs.from_arguments(SessionMissScenario, args, kwargs))
 
 
 def simulate(scenario: SessionMissScenario) -> SessionMissResult:
