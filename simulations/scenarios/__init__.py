@@ -9,7 +9,9 @@
   knobs.
 
 Scenarios never import each other: what two share lives in ``simulations.engine``. To add one,
-copy a folder of this shape and add its name here (``docs`` in CONTRIBUTING.md).
+copy a folder of this shape and add its name here (CONTRIBUTING.md has the steps). A
+scenario package's own ``__init__`` holds only ``HELP`` (and any ``ALIASES``): the line the
+command list shows, read without loading the model.
 """
 
 SCENARIOS = (
