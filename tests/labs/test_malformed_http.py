@@ -137,3 +137,9 @@ def test_the_balancer_still_serves_a_good_request_afterwards(cluster: ProcessClu
     status, headers, body = exchange(cluster.url, data)
     assert status == 200 and json.loads(body) == {"user": "alice"}
     assert headers["x-instance"] == "A"
+
+
+def test_a_refused_head_request_gets_headers_and_no_body(cluster: ProcessCluster) -> None:
+    status, headers, body = exchange(cluster.url, b"HEAD /\xc3\xa9 HTTP/1.1\r\nHost: lab\r\n\r\n")
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) > 0 and body == b""
