@@ -161,11 +161,6 @@ def declared(kind: type) -> dict[str, tuple[dataclasses.Field, Knob]]:
     }
 
 
-def declaration(kind: type, name: str) -> Knob:
-    """The declaration of field ``name`` of scenario class ``kind``."""
-    return declared(kind)[name][1]
-
-
 # --- checks ---------------------------------------------------------------------------------
 # One check per kind, so a value is refused the same way from Python, the CLI and a widget.
 
@@ -289,15 +284,6 @@ def applies(knob: Knob, settings: dict[str, Any]) -> bool:
     return bool(current) if not values else current in values
 
 
-def to_dict(scenario: Any) -> dict[str, Any]:
-    """The knobs' values by name, JSON-ready (tuples as lists)."""
-    return {
-        name: list(value) if isinstance(value, tuple) else value
-        for name in declared(type(scenario))
-        for value in (getattr(scenario, name),)
-    }
-
-
 def from_arguments(kind: type[Scenario], args: tuple, kwargs: dict) -> Scenario:
     """The scenario a call ``run(*args, **kwargs)`` means: one scenario of ``kind`` given alone,
     or its fields, positionally in their order or by name (``run_balance("random", 4)``)."""
@@ -322,8 +308,5 @@ def _plain(kind: Kind, **meta: Any) -> Callable[[str, Any], None]:
     return lambda name, value: check_value(name, value, declared)
 
 
-integer = _plain("seed")  # any whole number (a seed, a count that may be negative)
 positive_int = _plain("count", low=1)  # a whole number ≥ 1
-non_negative_int = _plain("count", low=0)  # a whole number ≥ 0
 positive_number = _plain("number", low=0.0, above=True)  # a finite number > 0
-non_negative = _plain("number", low=0.0)  # a finite number ≥ 0

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import simpy
 
-from simulations.knobs import positive_number
+from simulations.knobs import positive_int, positive_number
 
 SERVICE_DISTRIBUTIONS = ("exponential", "deterministic", "lognormal")
 LOGNORMAL_SIGMA = 1.0  # shape of the lognormal service time: squared CV = e^σ² − 1 ≈ 1.72
@@ -106,9 +106,7 @@ class Workload:
         for name in ("arrival_rate", "service_rate"):
             positive_number(name, getattr(self, name))
         for name in ("requests", "users"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(name, getattr(self, name))
         if self.service_dist not in SERVICE_DISTRIBUTIONS:
             raise ValueError(
                 f"unknown service distribution {self.service_dist!r}; use {SERVICE_DISTRIBUTIONS}"

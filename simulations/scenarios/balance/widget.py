@@ -22,15 +22,22 @@ WIDGET_REQUESTS = 5_000  # small enough to redraw in well under 150 ms, big enou
 
 
 def run_explored_balance(
-    policy: str = "random",
-    instances: int = 4,
+    policy: str = BalanceScenario.policy,
     load: float = 0.8,
-    service_dist: str = "exponential",
     requests: int = WIDGET_REQUESTS,
-    seed: int = 0,
+    **settings: Any,
 ) -> BalanceResult:
-    """The run the balance explorer shows: μ = 1 per instance, arrival rate = load × instances."""
-    return run_balance(policy, instances, load * instances, 1.0, requests, seed, service_dist)
+    """The run the balance explorer shows: μ = 1 per instance, arrival rate = load × instances;
+    ``settings`` are other ``BalanceScenario`` fields (their defaults are the scenario's)."""
+    instances = settings.pop("instances", BalanceScenario.instances)
+    return run_balance(
+        policy=policy,
+        instances=instances,
+        arrival_rate=load * instances,
+        service_rate=1.0,
+        requests=requests,
+        **settings,
+    )
 
 
 class QueueLengthView:

@@ -19,25 +19,14 @@ CRASH_USERS = 400  # fewer than the CLI's 1000: the same fractions, a faster red
 
 
 def run_explored_crashes(
-    store: str = "memory",
-    policy: str = "sticky",
-    instances: int = 4,
-    crashes: int = 1,
-    crash_at: float = 50.0,
-    restart_after: float = 0.0,
-    users: int = CRASH_USERS,
-    seed: int = 0,
+    crash_at: float = 50.0, restart_after: float = 0.0, users: int = CRASH_USERS, **settings: Any
 ) -> CrashResult:
-    """Lesson 04's crash; ``restart_after`` 0 means the crashed instances never come back."""
+    """Lesson 04's crash: one crash time; ``restart_after`` 0 means the crashed instances never
+    come back; no more crash than instances. ``settings`` are other ``CrashScenario`` fields."""
+    instances = settings.get("instances", CrashScenario.instances)
+    settings["crashes"] = min(settings.get("crashes", CrashScenario.crashes), instances)
     return run_crashes(
-        store=store,
-        policy=policy,
-        instances=instances,
-        crashes=min(crashes, instances),
-        crash_at=crash_at,
-        restart_after=restart_after or None,
-        users=users,
-        seed=seed,
+        crash_at=crash_at, restart_after=restart_after or None, users=users, **settings
     )
 
 

@@ -20,28 +20,18 @@ WIDGET_REQUEST_RATE = 0.01  # requests per second per user (and per thief)
 WIDGET_DURATION = 3600.0
 
 
-def run_explored_jwt(
-    token_ttl: float = 900.0,
-    revocation: str = "none",
-    denylist_delay: float = 0.0,
-    revocation_rate: float = 0.05,
-    users: int = WIDGET_USERS,
-    request_rate: float = WIDGET_REQUEST_RATE,
-    duration: float = WIDGET_DURATION,
-    seed: int = 42,
-) -> JwtResult:
-    """Lesson 07's scenario; the delay counts only with a denylist."""
-    delay = denylist_delay if revocation == "denylist" else 0.0
-    return run_jwt(
-        token_ttl=token_ttl,
-        revocation=revocation,
-        denylist_delay=delay,
-        revocation_rate=revocation_rate,
-        users=users,
-        request_rate=request_rate,
-        duration=duration,
-        seed=seed,
-    )
+def run_explored_jwt(**settings: Any) -> JwtResult:
+    """The run the explorer shows: ``JwtScenario`` fields (the scenario's defaults), with the
+    explorer's smaller population and traffic; the delay counts only with a denylist."""
+    settings = {
+        "users": WIDGET_USERS,
+        "request_rate": WIDGET_REQUEST_RATE,
+        "duration": WIDGET_DURATION,
+        **settings,
+    }
+    if settings.get("revocation", JwtScenario.revocation) != "denylist":
+        settings["denylist_delay"] = 0.0
+    return run_jwt(**settings)
 
 
 def summary(result: JwtResult) -> str:

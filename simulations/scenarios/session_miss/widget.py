@@ -14,6 +14,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.explorer import Explorer, control, png_bytes
+from simulations.knobs import declared
 from simulations.scenarios.session_miss.model import (
     SessionMissResult,
     SessionMissScenario,
@@ -21,7 +22,7 @@ from simulations.scenarios.session_miss.model import (
 )
 
 WIDGET_REQUESTS = 1_000
-MAX_INSTANCES = 12
+MAX_INSTANCES = int(declared(SessionMissScenario)["instances"][1].slider[1])  # the slider's end
 
 
 def summary(result: SessionMissResult) -> str:

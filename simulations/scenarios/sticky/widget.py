@@ -13,35 +13,22 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.explorer import Explorer, control, png_bytes
+from simulations.knobs import declared
 from simulations.scenarios.sticky.model import StickyResult, StickyScenario, run_sticky
 
 WIDGET_REQUESTS = 3_000  # ~1500 s of traffic at the default load: enough for a hot spot to show
-MAX_INSTANCES = 12
+MAX_INSTANCES = int(declared(StickyScenario)["instances"][1].slider[1])  # the slider's end
 
 
 def run_explored_sticky(
-    policy: str = "sticky",
-    zipf_s: float = 1.0,
-    instances: int = 4,
-    load: float = 0.5,
-    epsilon: float = 0.25,
-    scale_out: bool = False,
-    requests: int = WIDGET_REQUESTS,
-    seed: int = 42,
+    load: float = 0.5, scale_out: bool = False, requests: int = WIDGET_REQUESTS, **settings: Any
 ) -> StickyResult:
     """Lesson 06's scenario with μ = 1 and λ = load × instances; ``scale_out`` adds an
-    instance halfway through the arrivals."""
-    arrival_rate = load * instances
+    instance halfway through the arrivals. ``settings`` are other ``StickyScenario`` fields."""
+    arrival_rate = load * settings.get("instances", StickyScenario.instances)
     scale_out_at = requests / arrival_rate / 2 if scale_out else None
     return run_sticky(
-        policy=policy,
-        zipf_s=zipf_s,
-        instances=instances,
-        arrival_rate=arrival_rate,
-        epsilon=epsilon,
-        requests=requests,
-        scale_out_at=scale_out_at,
-        seed=seed,
+        arrival_rate=arrival_rate, requests=requests, scale_out_at=scale_out_at, **settings
     )
 
 
