@@ -19,6 +19,7 @@ import fakeredis
 import pytest
 import redis
 from hypothesis import HealthCheck, Phase, settings
+from lab_stores import fresh_store
 
 from labs.redis_store import connect
 
@@ -45,15 +46,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 @pytest.fixture
 def store() -> Iterator[redis.Redis]:
-    url = os.environ.get("REDIS_URL")
-    if url:
-        client = connect(url)
-        client.flushdb()
-        yield client
+    client = fresh_store()
+    yield client
+    if os.environ.get("REDIS_URL"):
         client.flushdb()
         client.close()
-    else:
-        yield fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from redis.exceptions import ConnectionError as StoreConnectionError
 from redis.exceptions import TimeoutError as StoreTimeoutError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from labs.apps import draining
 
@@ -160,7 +160,7 @@ def json_body() -> dict[str, Any]:
     except Exception:  # the client broke the framing (a malformed chunk, a short body)
         raise BadRequest("the body could not be read (malformed framing)") from None
     if len(raw) > MAX_BODY_BYTES:
-        raise RequestTooLarge()
+        raise RequestEntityTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -176,11 +176,6 @@ def json_body() -> dict[str, Any]:
     if not is_text(body):
         raise BadRequest("the JSON body holds a lone surrogate: not valid text")
     return body
-
-
-class RequestTooLarge(HTTPException):
-    code = 413
-    description = f"the body is larger than {MAX_BODY_BYTES} bytes"
 
 
 def _no_constant(name: str) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pkgutil
 
-import fakeredis
 import pytest
+from lab_stores import SECRETS, fresh_store
 
 import labs.apps
 from labs.apps import APPS, app_module, module_path
@@ -23,9 +23,7 @@ def test_every_app_module_is_registered_under_a_short_name() -> None:
 @pytest.mark.parametrize("name", APPS)
 def test_every_registered_app_serves_the_shared_contract(name: str) -> None:
     module = app_module(name)
-    secrets = {"SECRET_KEY": "test-secret", "JWT_SECRET": "test-jwt-secret-of-32-bytes-or-more"}
-    store = fakeredis.FakeRedis(decode_responses=True)
-    app = module.create_app(instance_id="Q", redis=store, config=secrets)
+    app = module.create_app(instance_id="Q", redis=fresh_store(), config=SECRETS)
     client = app.test_client()
     health = client.get("/healthz")
     assert health.status_code == 200 and health.headers["X-Instance"] == "Q"

@@ -16,20 +16,17 @@ example), so CI runs it in both passes.
 from __future__ import annotations
 
 import json
-import os
 import string
 
-import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
+from lab_stores import SECRETS, fresh_store
 
 from labs.apps import APPS, app_module
-from labs.redis_store import connect
 
-SECRETS = {"SECRET_KEY": "fuzz-secret", "JWT_SECRET": "fuzz-jwt-secret-of-32-bytes-or-more!"}
 VICTIM = {"username": "alice", "password": "wonderland"}
 # Read-only routes that are not the user's data, or whose answer changes by design.
 EXCEPTED = {
@@ -94,15 +91,6 @@ def visible_routes(app: Flask) -> list[str]:
         and rule.rule not in EXCEPTED
         and rule.endpoint != "static"
     )
-
-
-def fresh_store():
-    url = os.environ.get("REDIS_URL")
-    if url:
-        client = connect(url)
-        client.flushdb()
-        return client
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
 
 
 def log_in(client: FlaskClient) -> dict[str, str]:

@@ -11,12 +11,12 @@ import threading
 
 import fakeredis
 import pytest
+from lab_stores import SECRETS
 from redis.exceptions import ResponseError
 
 from labs.apps import APPS, app_module
 from labs.apps.web import MAX_JSON_DEPTH, nesting_depth
 
-SECRETS = {"SECRET_KEY": "test-secret", "JWT_SECRET": "test-jwt-secret-of-32-bytes-or-more"}
 LOGIN = {"username": "alice", "password": "wonderland"}
 
 
