@@ -12,7 +12,9 @@ Every subcommand is made from a *command module*: each scenario's ``cli.py``
   commands loads no model);
 * ``run(scenario) -> dict``: run the model and return a JSON-ready dict (counts as ints);
 * ``format_table(result) -> str``: the readable text printed when ``--json`` is not given
-  (``table`` aligns label/value rows).
+  (``table`` aligns label/value rows);
+* ``REPLICABLE = True``, where the result's numbers can be merged across runs: the subcommand
+  takes ``--replications R`` (``simulations.replications``) and reports 95% intervals.
 
 Only the chosen subcommand's module is imported (``python -m simulations --help`` loads no
 SimPy). Only what was typed reaches the scenario (options default to ``argparse.SUPPRESS``), so the
@@ -37,6 +39,7 @@ from typing import Any, NoReturn
 
 from simulations import knobs
 from simulations.knobs import UNSET, Knob, applies, check_value, parse_amount
+from simulations.replications import ReplicationSettings, replicate
 from simulations.scenarios import SCENARIOS
 
 PROG = "python -m simulations"
@@ -219,6 +222,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             module = command.load()
             sub.description = module.DESCRIPTION
             add_options(sub, module.SCENARIO)
+            if getattr(module, "REPLICABLE", False):
+                add_options(sub, ReplicationSettings)
             sub.set_defaults(module=module)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
@@ -234,20 +239,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     module = args.module
     try:
-        result = module.run(scenario_from(module.SCENARIO, args))
+        scenario = scenario_from(module.SCENARIO, args)
+        if getattr(module, "REPLICABLE", False):
+            settings = scenario_from(ReplicationSettings, args)
+            result = replicate(module.run, scenario, settings.replications)
+        else:
+            result = module.run(scenario)
     except (UsageError, ValueError) as problem:
         return usage_error(args.command, str(problem))
     except (ArithmeticError, MemoryError, RecursionError) as problem:
         # A backstop: the knobs' bounds and work limits are meant to refuse such runs first.
         kind = type(problem).__name__
         return usage_error(args.command, f"these settings cannot be simulated ({kind}): {problem}")
-    text = json.dumps(result, allow_nan=False) if args.json else module.format_table(result)
+    text = json.dumps(result, allow_nan=False) if args.json else formatted(module, result)
     try:
         print(text, flush=True)
     except BrokenPipeError:  # `... --json | head -c1`: the reader has all it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush fails quietly
     return 0
+
+
+def formatted(module: ModuleType, result: dict[str, Any]) -> str:
+    """The command's table, and the 95% intervals below it when there were replications."""
+    text = module.format_table(result)
+    interval = result.get("interval")
+    if not interval:
+        return text
+    warmup = ""
+    if interval["warmup"]:
+        warmup = f", the first {interval['warmup']} requests of each left out"
+    rows = [
+        (key.replace("_", " "), f"{bounds[0]:.4g} … {bounds[1]:.4g}")
+        for key, bounds in interval.items()
+        if isinstance(bounds, list)
+    ]
+    heading = f"95% intervals over {interval['replications']} replications{warmup}:"
+    return f"{text}\n\n{heading}\n{table(rows)}" if rows else f"{text}\n\n{heading} none varied"
 
 
 def usage_error(command: str, message: str) -> int:

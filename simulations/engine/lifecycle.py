@@ -112,9 +112,9 @@ class MortalInstance(Instance):
             self.in_service = None
             now = env.now
             self.queue_length -= 1
-            self.served += 1
+            self.queue_changed()
             self.busy_time += request.service_time
-            self.time_in_system += now - request.arrived
+            self.response_times.append(now - request.arrived)
             self.metrics.completed(request, now)
 
     def busy_until(self, now: float) -> float:
@@ -133,6 +133,7 @@ class MortalInstance(Instance):
         queued = list(self.queue)
         self.queue.clear()
         self.queue_length = 0
+        self.queue_changed()
         self._wake_up = None
         self.alive, self.state = False, DOWN
         if self.process.is_alive:

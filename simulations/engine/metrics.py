@@ -1,10 +1,11 @@
 """Metrics: what the simulation measured, as plain numbers.
 
-While the model runs, a ``Metrics`` object only *appends*: one response time per completed
-request, a counter of failed ones, and, every so often, a snapshot of each instance's queue
-length. All the statistics (mean, percentiles) are computed once at the end, so measuring costs
-almost nothing while simulating. Response times are kept as 8-byte doubles in an
-``array('d')`` (a Python float in a list costs 32 bytes), and the percentiles are found
+While the model runs, measuring only *appends*: each instance notes the response time of every
+request it serves, ``Metrics`` counts failed requests and those still to come, and, every so
+often, takes a snapshot of each instance's queue length. All the statistics (mean, percentiles)
+are computed once at the end, so measuring costs almost nothing while simulating. Response times
+are kept as 8-byte doubles in an ``array('d')`` per instance (a Python float in a list costs 32
+bytes), read together as one ``Samples`` sequence without copying, and the percentiles are found
 exactly without sorting them all (``order_statistics``): a million requests cost 8 MB, not 40.
 
 Response time = time in the system = waiting in the queue + being served.
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 from typing import Any
 
+import numpy as np
 import simpy
 
 from simulations.engine.workload import Request
@@ -28,26 +32,73 @@ class Metrics:
 
     def __init__(self, env: simpy.Environment, expected: int) -> None:
         self.expected = expected
-        self.response_times: array[float] = array("d")
+        self.pending = expected  # requests neither served nor failed yet
+        self.recorded: list[array[float]] = []  # every instance's response times
         self.failed = 0
         self.done = env.event()
         self.queue_times: list[float] = []
         self.queue_lengths: list[list[int]] = []
-        self._accounted = 0
+
+    def register(self) -> array[float]:
+        """A new instance's record of response times, counted in ``response_times``."""
+        record: array[float] = array("d")
+        self.recorded.append(record)
+        return record
+
+    @property
+    def response_times(self) -> Samples:
+        """Every served request's response time, instance after instance (not copied)."""
+        return Samples(self.recorded)
 
     def completed(self, request: Request, now: float) -> None:
-        """A request left the system after being served."""
-        self.response_times.append(now - request.arrived)
-        self._accounted += 1
-        if self._accounted == self.expected:
-            self.done.succeed()
+        """A request left the system after being served (its instance noted its response time;
+        the engine's ``Instance.serve`` does this without the call)."""
+        self._settled()
 
     def failure(self, request: Request) -> None:
         """A request could not be served (for example: no instance was alive to take it)."""
         self.failed += 1
-        self._accounted += 1
-        if self._accounted == self.expected:
+        self._settled()
+
+    def _settled(self) -> None:
+        self.pending -= 1
+        if not self.pending:
             self.done.succeed()
+
+
+class Samples(Sequence[float]):
+    """Several arrays of numbers read as one sequence, in order, without copying them."""
+
+    def __init__(self, parts: Iterable[Sequence[float]]) -> None:
+        self.parts = [part for part in parts if len(part)]
+        self._ends = list(accumulate(len(part) for part in self.parts))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __iter__(self) -> Iterator[float]:
+        return chain.from_iterable(self.parts)
+
+    def __getitem__(self, index: int) -> float:  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError("Samples take a whole-number index (use list(samples) to slice)")
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("sample index out of range")
+        part = bisect_right(self._ends, index)
+        return self.parts[part][index - (self._ends[part - 1] if part else 0)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Samples({len(self)} values in {len(self.parts)} parts)"
 
 
 def sample_queues(
@@ -128,50 +179,66 @@ class _OrderStatistics:
         return self.known[rank]
 
 
-SORT_AT_MOST = 262_144  # up to this many, sorting them all is quicker, and at most 8 MB
+SORT_AT_MOST = 262_144  # up to this many, copy them into one numpy array (at most 2 MB)
+CHUNK = 65_536  # beyond, read them this many at a time
 BUCKETS = 4_096
 
 
 def order_statistics(values: Sequence[float], ranks: Sequence[int]) -> dict[int, float]:
-    """The values at ``ranks`` (0-based) of ``values`` once sorted, exactly, without sorting
-    them all: a million response times would become a million Python floats (32 MB).
+    """The values at ``ranks`` (0-based) of ``values`` once sorted, exactly, without copying or
+    sorting them all: ``values`` may be a million response times in several arrays.
 
-    Bucket the values by the logarithm of their size (response times are > 0 and spread over
-    many orders of magnitude, so every bucket holds a small share of them), find the bucket each
-    rank falls in, and sort only the values in those buckets.
+    A few values are copied into one numpy array and partitioned around the ranks. Many are read
+    a chunk at a time: bucket them by the logarithm of their size (response times are > 0 and
+    spread over many orders of magnitude, so every bucket holds a small share of them), find the
+    bucket each rank falls in, then sort only the values of those buckets.
     """
-    n = len(values)
-    lo, hi = (min(values), max(values)) if n > SORT_AT_MOST else (0.0, 0.0)
-    if n <= SORT_AT_MOST or lo <= 0 or lo == hi:
-        ordered = sorted(values)
-        return {rank: ordered[rank] for rank in ranks}
-    log_lo = math.log(lo)
-    scale = (BUCKETS - 1) / (math.log(hi) - log_lo)
-    log = math.log
+    ranks = sorted(set(ranks))
+    if len(values) <= SORT_AT_MOST:
+        everything = np.concatenate([np.asarray(part, dtype=float) for part in _parts(values)])
+        chosen = np.partition(everything, ranks)[ranks]
+        return dict(zip(ranks, chosen.tolist(), strict=True))
+    lo = min(float(chunk.min()) for chunk in _chunks(values))
+    hi = max(float(chunk.max()) for chunk in _chunks(values))
+    if lo <= 0 or lo == hi:  # not for the logarithm: count by value instead of log-value
+        return _bucketed(values, ranks, lo, hi, np.asarray)
+    return _bucketed(values, ranks, math.log(lo), math.log(hi), np.log)
 
-    def bucket(value: float) -> int:
-        return int((log(value) - log_lo) * scale)
 
-    counts = [0] * BUCKETS
-    for value in values:
-        counts[bucket(value)] += 1
-    where: dict[int, tuple[int, int]] = {}  # rank -> (bucket, rank within the bucket)
-    below = 0
-    pending = sorted(ranks)
-    for index, count in enumerate(counts):
-        while pending and pending[0] < below + count:
-            where[pending[0]] = (index, pending[0] - below)
-            pending.pop(0)
-        below += count
-    chosen = {index for index, _ in where.values()}
-    members: dict[int, list[float]] = {index: [] for index in chosen}
-    for value in values:
-        index = bucket(value)
-        if index in members:
-            members[index].append(value)
-    for collected in members.values():
-        collected.sort()
-    return {rank: members[index][offset] for rank, (index, offset) in where.items()}
+def _bucketed(
+    values: Sequence[float], ranks: list[int], lo: float, hi: float, scale: Callable[..., Any]
+) -> dict[int, float]:
+    width = (hi - lo) / (BUCKETS - 1) or 1.0
+
+    def buckets(chunk: np.ndarray) -> np.ndarray:
+        return np.clip(((scale(chunk) - lo) / width).astype(np.int64), 0, BUCKETS - 1)
+
+    counts = sum(np.bincount(buckets(chunk), minlength=BUCKETS) for chunk in _chunks(values))
+    below = np.concatenate(([0], np.cumsum(counts)))  # below[b]: values in buckets < b
+    where = {rank: int(np.searchsorted(below, rank, side="right")) - 1 for rank in ranks}
+    wanted = np.array(sorted(set(where.values())))
+    members = np.sort(
+        np.concatenate([chunk[np.isin(buckets(chunk), wanted)] for chunk in _chunks(values)])
+    )
+    # members holds the wanted buckets' values in bucket order (a bucket's values are all
+    # below the next bucket's), so a rank's place in it is its place among those buckets
+    offsets = np.cumsum([0, *counts[wanted]])[:-1]
+    start = dict(zip(wanted.tolist(), offsets.tolist(), strict=True))
+    return {
+        rank: float(members[start[bucket] + rank - below[bucket]]) for rank, bucket in where.items()
+    }
+
+
+def _parts(values: Sequence[float]) -> list[Sequence[float]]:
+    return values.parts if isinstance(values, Samples) else [values]
+
+
+def _chunks(values: Sequence[float]) -> Iterator[np.ndarray]:
+    """``values`` as numpy arrays of at most ``CHUNK`` values (views where they can be)."""
+    for part in _parts(values):
+        whole = np.asarray(part, dtype=float)
+        for start in range(0, len(whole), CHUNK):
+            yield whole[start : start + CHUNK]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ You can also write a policy as a plain function ``my_policy(queue_lengths, rng) 
 (``queue_lengths[i]`` is instance i's number of requests, waiting or in service); the engine
 wraps it in ``FunctionPolicy``. Policies that keep state (a turn counter, sticky pins) start
 fresh at every run through ``reset()``.
+
+Policies that look at every queue length (least connections, your function) do not read every
+instance at every request: a ``LoadBoard`` keeps the lengths, grouped by length, up to date as
+instances report changes, so a decision costs the same with 4 instances or 4,000.
 """
 
 from __future__ import annotations
@@ -72,17 +76,84 @@ class RandomChoice(Policy):
         return instances[int(rng.random() * len(instances))]  # uniform, cheaper than randrange
 
 
+class LoadBoard:
+    """The queue lengths of a list of instances, kept up to date, and grouped by length.
+
+    Every instance on the board calls ``update`` when its queue length changes (its
+    ``watcher``), so the board never reads them all again: ``at[k]`` lists the positions (in
+    the list) of the instances with k requests, ``fewest`` is the smallest k with an instance,
+    ``total`` the sum, and ``lengths`` a list a policy function may read (a private copy keeps
+    the board right even if the function changes it). A change moves one position from one
+    group to the next: O(1), whatever the number of instances.
+    """
+
+    def __init__(self, instances: Sequence[Instance]) -> None:
+        self.source = instances  # the balancer's live list (a new list when the pool changes)
+        self.position = {instance: i for i, instance in enumerate(instances)}
+        self.known = [instance.queue_length for instance in instances]
+        self.lengths = list(self.known)
+        self.total = sum(self.known)
+        self.at: list[list[int]] = [[] for _ in range(max(self.known, default=0) + 2)]
+        self.slot = [0] * len(instances)  # where position i sits in its group
+        for i, length in enumerate(self.known):
+            self.slot[i] = len(self.at[length])
+            self.at[length].append(i)
+        self.fewest = min(self.known, default=0)
+        for instance in instances:
+            instance.watcher = self.update
+
+    def update(self, instance: Instance) -> None:
+        """``instance``'s queue length changed: move it to its new group."""
+        i = self.position.get(instance)
+        if i is None:  # no longer on this board (a newer board watches it)
+            return
+        old, new = self.known[i], instance.queue_length
+        self.known[i] = self.lengths[i] = new
+        self.total += new - old
+        at, slot = self.at, self.slot
+        group = at[old]
+        last = group.pop()
+        if last != i:  # fill i's place in its old group with that group's last member
+            group[slot[i]] = last
+            slot[last] = slot[i]
+        while new >= len(at):
+            at.append([])
+        slot[i] = len(at[new])
+        at[new].append(i)
+        if new < self.fewest:
+            self.fewest = new
+        elif old == self.fewest and not group:
+            fewest = old + 1
+            while not at[fewest]:  # a queue grows by one request at a time: this loop is short
+                fewest += 1
+            self.fewest = fewest
+
+
+def watch(board: LoadBoard | None, instances: Sequence[Instance]) -> LoadBoard:
+    """``board`` if it watches ``instances``, else a new board for them."""
+    if board is not None and board.source is instances:
+        return board
+    return LoadBoard(instances)
+
+
 class LeastConnections(Policy):
-    """Join the shortest queue: the instance with the fewest requests (ties broken at random)."""
+    """Join the shortest queue: the instance with the fewest requests (ties broken at random,
+    uniformly among the tied instances)."""
 
     name = "least_connections"
+
+    def __init__(self) -> None:
+        self.board: LoadBoard | None = None
 
     def choose(
         self, instances: Sequence[Instance], request: Request, rng: random.Random
     ) -> Instance:
-        fewest = min(instance.queue_length for instance in instances)
-        tied = [instance for instance in instances if instance.queue_length == fewest]
-        return tied[0] if len(tied) == 1 else tied[rng.randrange(len(tied))]
+        board = self.board = watch(self.board, instances)
+        tied = board.at[board.fewest]
+        return instances[tied[0] if len(tied) == 1 else tied[int(rng.random() * len(tied))]]
+
+    def reset(self) -> None:
+        self.board = None
 
 
 class PowerOfD(Policy):
@@ -142,16 +213,26 @@ class Sticky(Policy):
 
 
 class FunctionPolicy(Policy):
-    """A policy written as a function ``f(queue_lengths, rng) -> index`` of the chosen instance."""
+    """A policy written as a function ``f(queue_lengths, rng) -> index`` of the chosen instance.
+
+    ``queue_lengths`` is the board's list, kept up to date rather than rebuilt at every request:
+    read it, do not change it (a change misleads only your own function: each entry is written
+    again when its instance's queue next changes).
+    """
 
     def __init__(self, function: PolicyFunction, name: str | None = None) -> None:
         self.function = function
         self.name = name or getattr(function, "__name__", "custom")
+        self.board: LoadBoard | None = None
+
+    def reset(self) -> None:
+        self.board = None
 
     def choose(
         self, instances: Sequence[Instance], request: Request, rng: random.Random
     ) -> Instance:
-        index = self.function([instance.queue_length for instance in instances], rng)
+        self.board = watch(self.board, instances)
+        index = self.function(self.board.lengths, rng)
         if not isinstance(index, int) or isinstance(index, bool):
             raise TypeError(f"policy {self.name} returned {index!r}, not an instance index")
         if not 0 <= index < len(instances):

@@ -12,6 +12,7 @@ from simulations.cli import format_numbers, table
 from simulations.scenarios.balance.model import BalanceScenario, run_balance
 
 SCENARIO = BalanceScenario
+REPLICABLE = True  # --replications R: counts summed, means averaged, 95% intervals
 DESCRIPTION = "Simulate a load balancer in front of n single-server FIFO instances."
 
 

@@ -21,17 +21,23 @@ import simpy
 from simulations import knobs, theory
 from simulations.engine.balancer import LoadBalancer
 from simulations.engine.instance import Instance
-from simulations.engine.metrics import Metrics, QueueTrace, ResponseStats, rounded, sample_queues
+from simulations.engine.metrics import (
+    Metrics,
+    QueueTrace,
+    ResponseStats,
+    Samples,
+    rounded,
+    sample_queues,
+)
 from simulations.engine.policies import POLICY_NAMES, Policy, PolicyFunction, Sticky, make_policy
 from simulations.engine.workload import (
     SERVICE_DISTRIBUTIONS,
     Workload,
     arrivals,
-    independent_streams,
+    numpy_streams,
     service_scv,
 )
 
-LEAST_CONNECTIONS_STEPS = 500_000_000  # ~25 s on this engine, which is O(N) per request
 QUEUE_SAMPLES = 200  # snapshots of the queue lengths per run: enough for a plot, cheap to take
 
 
@@ -77,21 +83,25 @@ class BalanceScenario:
         applies=("policy", ("sticky",)),
         metavar="U",
     )
+    warmup: int = knobs.count(
+        0,
+        "first requests left out of the response-time figures (the warm-up)",
+        low=0,
+        high=knobs.MAX_REQUESTS,
+        metavar="W",
+    )
 
     def __post_init__(self) -> None:
         knobs.check(self)
+        if self.warmup >= self.requests:
+            raise ValueError(
+                f"warmup must be below the {self.requests} requests, got {self.warmup}"
+            )
         if self.choices is None:
             object.__setattr__(self, "choices", min(2, self.instances))
         if self.choices > self.instances:
             raise ValueError(
                 f"choices must be between 1 and the {self.instances} instances, got {self.choices}"
-            )
-        if self.policy == "least_connections":  # it looks at every instance for every request
-            knobs.work_limit(
-                "request × instance comparisons",
-                self.requests * self.instances,
-                LEAST_CONNECTIONS_STEPS,
-                "requests or instances",
             )
 
 
@@ -119,6 +129,7 @@ class BalanceResult:
     seed: int
     choices: int
     users: int
+    warmup: int
     requests_completed: int
     requests_failed: int
     response: ResponseStats
@@ -129,7 +140,7 @@ class BalanceResult:
     queues: QueueTrace
     theory: Theory
     warning: str | None
-    response_times: Sequence[float] = field(repr=False)  # array('d'): 8 bytes each
+    response_times: Sequence[float] = field(repr=False)  # after the warm-up; 8 B each, not copied
 
     @property
     def load(self) -> float:
@@ -172,6 +183,8 @@ class BalanceResult:
             summary["choices"] = self.choices
         if self.policy == "sticky":
             summary["users"] = self.users
+        if self.warmup:
+            summary["warmup"] = self.warmup
         summary |= {
             "load": self.load,
             "requests_completed": self.requests_completed,
@@ -206,50 +219,85 @@ def run_balance(*args: Any, **kwargs: Any) -> BalanceResult:
 
 def simulate(scenario: BalanceScenario) -> BalanceResult:
     """One run of ``scenario``: set up, run until every request is served or failed, measure."""
-    policy, instances, seed = scenario.policy, scenario.instances, scenario.seed
-    arrival_rate, service_rate = scenario.arrival_rate, scenario.service_rate
-    requests, service_dist = scenario.requests, scenario.service_dist
-    choices, users = scenario.choices, scenario.users
-    workload = Workload(arrival_rate, service_rate, requests, users, service_dist)
-    chooser = make_policy(policy, choices)
-    chooser.reset()
+    run = BalanceRun(scenario)
+    run.run()
+    return run.result()
 
-    arrival_rng, service_rng, user_rng, policy_rng = independent_streams(seed, 4)
-    env = simpy.Environment()
-    metrics = Metrics(env, requests)
-    pool = [Instance(env, index, metrics) for index in range(instances)]
-    balancer = LoadBalancer(pool, chooser, policy_rng, metrics)
-    env.process(arrivals(env, workload, balancer, arrival_rng, service_rng, user_rng))
-    horizon = requests / min(arrival_rate, instances * service_rate)
-    env.process(sample_queues(env, pool, metrics, horizon / QUEUE_SAMPLES))
-    env.run(until=metrics.done)
 
-    duration = env.now
-    pins = chooser.users_per_instance(pool) if isinstance(chooser, Sticky) else None
-    return BalanceResult(
-        policy=chooser.name,
-        instances=instances,
-        arrival_rate=arrival_rate,
-        service_rate=service_rate,
-        service_dist=service_dist,
-        requests=requests,
-        seed=seed,
-        choices=choices,
-        users=users,
-        requests_completed=len(metrics.response_times),
-        requests_failed=metrics.failed,
-        response=ResponseStats.of(metrics.response_times),
-        utilization=[instance.busy_time / duration for instance in pool],
-        mean_queue_length=[instance.time_in_system / duration for instance in pool],
-        served=[instance.served for instance in pool],
-        duration=duration,
-        queues=QueueTrace(metrics.queue_times, metrics.queue_lengths),
-        theory=theory_for(
-            chooser.name, instances, arrival_rate, service_rate, service_dist, choices, pins
-        ),
-        warning=_warning(instances, arrival_rate, service_rate, pins),
-        response_times=metrics.response_times,
-    )
+class BalanceRun:
+    """One run of a scenario, wired and ready: ``run()`` simulates it, ``result()`` measures
+    it (``bench`` times ``run()`` alone, without the set-up)."""
+
+    def __init__(self, scenario: BalanceScenario) -> None:
+        s = self.scenario = scenario
+        workload = Workload(s.arrival_rate, s.service_rate, s.requests, s.users, s.service_dist)
+        self.policy = make_policy(s.policy, s.choices)
+        self.policy.reset()
+        (arrival_rng, service_rng, user_rng), policy_rng = numpy_streams(s.seed, 3)
+        self.env = env = simpy.Environment()
+        self.metrics = Metrics(env, s.requests)
+        self.pool = [Instance(env, index, self.metrics) for index in range(s.instances)]
+        balancer = LoadBalancer(self.pool, self.policy, policy_rng, self.metrics)
+        self.warmup_served = [0] * s.instances  # per instance: its requests among the warm-up's
+        env.process(
+            arrivals(
+                env, workload, balancer, arrival_rng, service_rng, user_rng, s.warmup, self._warm
+            )
+        )
+        horizon = s.requests / min(s.arrival_rate, s.instances * s.service_rate)
+        env.process(sample_queues(env, self.pool, self.metrics, horizon / QUEUE_SAMPLES))
+
+    def _warm(self) -> None:
+        # An instance serves its requests in arrival order: the warm-up's requests it has (or
+        # will have) served are the first ones in its record.
+        self.warmup_served = [instance.served + instance.queue_length for instance in self.pool]
+
+    def run(self) -> None:
+        self.env.run(until=self.metrics.done)
+
+    def measured(self) -> Samples:
+        """The response times after the warm-up, instance by instance (not copied)."""
+        return Samples(
+            memoryview(instance.response_times)[skip:]
+            for instance, skip in zip(self.pool, self.warmup_served, strict=True)
+        )
+
+    def result(self) -> BalanceResult:
+        s, pool, metrics, chooser = self.scenario, self.pool, self.metrics, self.policy
+        duration = self.env.now
+        pins = chooser.users_per_instance(pool) if isinstance(chooser, Sticky) else None
+        measured = self.measured()
+        return BalanceResult(
+            policy=chooser.name,
+            instances=s.instances,
+            arrival_rate=s.arrival_rate,
+            service_rate=s.service_rate,
+            service_dist=s.service_dist,
+            requests=s.requests,
+            seed=s.seed,
+            choices=s.choices,
+            users=s.users,
+            warmup=s.warmup,
+            requests_completed=len(metrics.response_times),
+            requests_failed=metrics.failed,
+            response=ResponseStats.of(measured),
+            utilization=[instance.busy_time / duration for instance in pool],
+            mean_queue_length=[instance.time_in_system / duration for instance in pool],
+            served=[instance.served for instance in pool],
+            duration=duration,
+            queues=QueueTrace(metrics.queue_times, metrics.queue_lengths),
+            theory=theory_for(
+                chooser.name,
+                s.instances,
+                s.arrival_rate,
+                s.service_rate,
+                s.service_dist,
+                s.choices,
+                pins,
+            ),
+            warning=_warning(s.instances, s.arrival_rate, s.service_rate, pins),
+            response_times=measured,
+        )
 
 
 def theory_for(

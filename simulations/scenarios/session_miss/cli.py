@@ -11,6 +11,7 @@ from simulations.cli import table
 from simulations.scenarios.session_miss.model import SessionMissScenario, session_miss_rate
 
 SCENARIO = SessionMissScenario
+REPLICABLE = True  # --replications R: counts summed, means averaged, 95% intervals
 DESCRIPTION = (
     "Users log in once, then click at random; every request goes through a balancer to one of "
     "N instances. Sessions in instance memory are missed by every request that lands "

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from simulations.engine.hashing import HashRing, bounded_capacity, stable_hash, user_key
 from simulations.engine.instance import Instance
-from simulations.engine.policies import Policy
+from simulations.engine.policies import LoadBoard, Policy, watch
 from simulations.engine.workload import Request
 
 
@@ -108,15 +108,14 @@ class BoundedLoadHash(ConsistentHash):
         self.epsilon = epsilon
         self.spilled = 0
         self.worst_excess = -(10**9)
+        self.board: LoadBoard | None = None  # keeps the total load without reading every instance
 
     def choose(
         self, instances: Sequence[Instance], request: Request, rng: random.Random
     ) -> Instance:
         self._sync(instances)
-        total = 1
-        for instance in instances:
-            total += instance.queue_length
-        cap = bounded_capacity(total, len(instances), self.epsilon)
+        self.board = watch(self.board, instances)
+        cap = bounded_capacity(self.board.total + 1, len(instances), self.epsilon)
         by_index = self._by_index
         spilled = False
         for index in self.ring.walk_from(self._start(request.user)):
@@ -134,3 +133,4 @@ class BoundedLoadHash(ConsistentHash):
         super().reset()
         self.spilled = 0
         self.worst_excess = -(10**9)
+        self.board = None

@@ -37,7 +37,8 @@ import simpy
 from simulations import knobs
 from simulations.engine.balancer import LoadBalancer
 from simulations.engine.instance import Instance
-from simulations.engine.metrics import Metrics, ResponseStats, rounded
+from simulations.engine.lifecycle import LifecycleMetrics, MortalInstance
+from simulations.engine.metrics import ResponseStats, rounded
 from simulations.engine.policies import LeastConnections, Policy, RoundRobin, Sticky
 from simulations.engine.workload import Request, independent_streams, policy_stream, service_sampler
 from simulations.knobs import with_overrides
@@ -180,7 +181,7 @@ class StickyResult:
     affinity: float  # share of requests served where their user's previous request was
     spilled: int  # bounded_load: requests sent past their user's own instance
     worst_excess: int | None  # bounded_load: max(connections − capacity) at any choice (≤ 0)
-    response_times: Sequence[float] = field(repr=False)  # array('d'): 8 bytes each
+    response_times: Sequence[float] = field(repr=False)  # Samples of array('d'): 8 B each
 
     @property
     def policy(self) -> str:
@@ -259,23 +260,22 @@ class RequestStream:
         return math.fsum(self.gaps)
 
 
-class CrashAwareMetrics(Metrics):
-    """Engine metrics plus: which instance served what, when it was busy, and crash casualties."""
+class CrashAwareMetrics(LifecycleMetrics):
+    """Lifecycle metrics plus: which instance served what, and when it was busy."""
 
     def __init__(self, env: simpy.Environment, expected: int) -> None:
         super().__init__(env, expected)
         self.placed: dict[int, int] = {}  # request number -> instance index, while in flight
-        self.killed: set[int] = set()  # in service on an instance when it crashed
         self.busy: list[list[tuple[float, float]]] = []  # [instance] -> (start, end) of services
 
     def completed(self, request: Request, now: float) -> None:
         index = self.placed.pop(request.number)
-        if request.number in self.killed:  # the instance died under it: it never really finished
-            self.killed.discard(request.number)
-            self.failure(request)
-            return
         self.busy[index].append((now - request.service_time, now))
         super().completed(request, now)
+
+    def failure(self, request: Request, cause: str = "no_instance") -> None:
+        self.placed.pop(request.number, None)
+        super().failure(request, cause)
 
 
 class TrackingBalancer(LoadBalancer):
@@ -313,17 +313,11 @@ class TrackingBalancer(LoadBalancer):
         self.new_instance = instance.index
         self.refresh()
 
-    def crash(self, instance: Instance) -> int:
+    def crash(self, instance: MortalInstance) -> int:
         """The instance dies: its queued and in-service requests fail; returns sessions lost."""
-        instance.alive = False
+        for request in instance.crash():  # (crash() itself fails the request in service)
+            self.tracked.failure(request, "queued")
         self.refresh()
-        metrics = self.tracked
-        while instance.queue:
-            request = instance.queue.pop()
-            instance.queue_length -= 1
-            del metrics.placed[request.number]
-            metrics.failure(request)
-        metrics.killed.update(n for n, i in metrics.placed.items() if i == instance.index)
         lost = [user for user, home in self.session_home.items() if home == instance.index]
         for user in lost:
             del self.session_home[user]
@@ -380,7 +374,7 @@ def run_sticky(scenario: StickyScenario | None = None, **overrides: Any) -> Stic
 
     env = simpy.Environment()
     metrics = CrashAwareMetrics(env, scenario.requests)
-    pool = [Instance(env, index, metrics) for index in range(scenario.instances)]
+    pool = [MortalInstance(env, index, metrics) for index in range(scenario.instances)]
     metrics.busy = [[] for _ in pool]
     policy = scenario.make_policy()
     policy.reset()
@@ -393,7 +387,7 @@ def run_sticky(scenario: StickyScenario | None = None, **overrides: Any) -> Stic
 
     def scale_out() -> None:
         events["added_at"] = env.now
-        balancer.add_instance(Instance(env, len(balancer.instances), metrics))
+        balancer.add_instance(MortalInstance(env, len(balancer.instances), metrics))
         events["fair_share"] = 1 / len(balancer.live)
 
     def crash_hottest() -> None:
