@@ -9,7 +9,15 @@ Printed as a table (or one JSON object with ``--json``), each with its budget an
   idiomatic bare-SimPy models (a ``Store`` per instance; SimPy's Bank style, a ``Resource``
   request per customer) are timed beside them for context only: a baseline slower than the
   engine proves nothing. Measured at 200,000 requests, 4 instances, load 0.9, median of 7
-  interleaved runs (``--requests``, ``--repeat``).
+  interleaved runs (``--requests``, ``--repeat``). Both models' mean response times over those
+  runs must agree within their 95% interval: they simulate the same system (with different
+  random numbers: the engine draws its own in numpy blocks, which is part of its speed).
+* **cost vs N**: CPU time per simulated request at 4, 400 and 4,000 instances (load 0.9, 100
+  requests per instance, 10 users per instance, the set-up of instances and hash rings not
+  counted), for every policy, a policy function and the sticky lesson's bounded-load hashing;
+  budget: 4,000 within 2× of 4. Part of any growth is SimPy's own: its event heap holds one
+  event per busy instance (O(log N) a step), and with many instances most requests find an
+  idle one, which costs a wake-up event.
 * **redraws**: every explorer (``simulations.explorer.explorers()``): the median time of a
   redraw at its default settings (run the model, update the figure, render the PNG); 150 ms.
 * **memory**: peak resident memory of a fresh ``python -m simulations balance --requests 1000000
@@ -37,9 +45,16 @@ from typing import Any
 import simpy
 
 from simulations import knobs
-from simulations.scenarios.balance.model import run_balance
+from simulations.engine.policies import Policy
+from simulations.replications import mean_interval
+from simulations.scenarios.balance.model import BalanceRun, BalanceScenario, run_balance
+from simulations.scenarios.sticky.affinity import BoundedLoadHash, ConsistentHash
 
 OVERHEAD_BUDGET = 1.1
+SCALING_BUDGET = 2.0  # per-request cost at the largest cluster over the smallest
+SCALING_SIZES = (4, 400, 4_000)
+REQUESTS_PER_INSTANCE = 100
+USERS_PER_INSTANCE = 10  # users the sticky and hashing policies pin: 40 at 4 instances
 REDRAW_BUDGET_MS = 150.0
 MEMORY_BUDGET_MB = 40.0
 BYTES_PER_REQUEST_BUDGET = 16.0
@@ -198,23 +213,91 @@ def time_models(requests: int, repeat: int) -> list[dict[str, Any]]:
             if name in (ENGINE, LEAN) or routing in CONTEXT_ONLY
         }
         seconds: dict[str, list[float]] = {name: [] for name in models}
-        means: dict[str, float] = {}
+        means: dict[str, list[float]] = {name: [] for name in models}
         for attempt in range(repeat):
             for name, model in models.items():
                 one_run = partial(
                     model, INSTANCES, ARRIVAL_RATE, SERVICE_RATE, requests, attempt, routing
                 )
-                spent, means[name] = _cpu_seconds(one_run)
+                spent, mean = _cpu_seconds(one_run)
                 seconds[name].append(spent)
+                means[name].append(mean)
         rows += [
             {
                 "routing": routing,
                 "model": name,
                 "median_seconds": statistics.median(seconds[name]),
-                "mean_response": means[name],
+                "mean_response": statistics.fmean(means[name]),
+                "interval": list(mean_interval(means[name])) if repeat > 1 else None,
             }
             for name in models
         ]
+    return rows
+
+
+def agree(engine: dict[str, Any], lean: dict[str, Any]) -> bool | None:
+    """Do the engine's and the lean model's mean response times agree: do their 95% intervals
+    overlap? (``None`` with a single run: no interval to say.)"""
+    if engine["interval"] is None or lean["interval"] is None:
+        return None
+    (low, high), (other_low, other_high) = engine["interval"], lean["interval"]
+    return low <= other_high and other_low <= high
+
+
+def pick_at_random(queue_lengths: list[int], rng: random.Random) -> int:
+    """A policy function that does not look at the lengths: what the engine itself costs."""
+    return int(rng.random() * len(queue_lengths))
+
+
+SIMPY_ALONE = "lean SimPy model, random (context)"
+SCALING_POLICIES: dict[str, Callable[[], str | Policy | Callable[..., int]]] = {
+    **{name: partial(str, name) for name in POLICIES},
+    "function (pick_at_random)": lambda: pick_at_random,
+    "bounded_load (lesson 06)": BoundedLoadHash,
+}
+
+
+def time_scaling(requests: int, repeat: int) -> list[dict[str, Any]]:
+    """CPU microseconds per simulated request at every size of ``SCALING_SIZES``, each size
+    timed over at least ``requests`` requests (small clusters repeat their short runs)."""
+
+    def engine_run(make: Callable[[], Any], size: int, per_run: int, attempt: int) -> float:
+        arrival_rate, users = 0.9 * size * SERVICE_RATE, USERS_PER_INSTANCE * size
+        scenario = BalanceScenario(
+            make(), size, arrival_rate, SERVICE_RATE, per_run, attempt, users=users
+        )
+        run = BalanceRun(scenario)
+        if isinstance(run.policy, ConsistentHash):
+            run.policy.home(run.balancer.live, 0)  # build the hash ring: set-up
+        return _cpu_seconds(run.run)[0]
+
+    def lean_run(size: int, per_run: int, attempt: int) -> float:
+        arrival_rate = 0.9 * size * SERVICE_RATE
+        return _cpu_seconds(
+            partial(lean_model, size, arrival_rate, SERVICE_RATE, per_run, attempt, "random")
+        )[0]
+
+    timed: dict[str, Callable[[int, int, int], float]] = {
+        label: partial(engine_run, make) for label, make in SCALING_POLICIES.items()
+    }
+    timed[SIMPY_ALONE] = lean_run  # its tiny set-up included
+    rows = []
+    for label, one_run in timed.items():
+        per_request = {}
+        for size in SCALING_SIZES:
+            per_run = REQUESTS_PER_INSTANCE * size
+            runs = max(min(repeat, 3), -(-requests // per_run))
+            times = [one_run(size, per_run, attempt) / per_run for attempt in range(runs)]
+            per_request[size] = 1e6 * statistics.median(times)
+        smallest, largest = per_request[SCALING_SIZES[0]], per_request[SCALING_SIZES[-1]]
+        rows.append(
+            {
+                "policy": label,
+                "us_per_request": {str(size): cost for size, cost in per_request.items()},
+                "growth": largest / smallest,
+                "context": label == SIMPY_ALONE,
+            }
+        )
     return rows
 
 
@@ -318,17 +401,19 @@ def measure_startup(runs: int) -> float:
 
 def run(settings: BenchSettings) -> dict[str, Any]:
     models = time_models(settings.requests, settings.repeat)
-    overhead = {}
+    overhead, agreement = {}, {}
     for routing in POLICIES:
-        by_name = {
-            row["model"]: row["median_seconds"] for row in models if row["routing"] == routing
-        }
-        overhead[routing] = by_name[ENGINE] / by_name[LEAN]
+        by_name = {row["model"]: row for row in models if row["routing"] == routing}
+        overhead[routing] = by_name[ENGINE]["median_seconds"] / by_name[LEAN]["median_seconds"]
+        agreement[routing] = agree(by_name[ENGINE], by_name[LEAN])
+    scaling = time_scaling(settings.requests, settings.repeat)
     redraws = time_redraws(settings.repeat)
     memory = measure_memory(settings.memory_requests)
     startup_ms = measure_startup(settings.startup_runs)
     verdicts = {
         "overhead": max(overhead.values()) <= OVERHEAD_BUDGET,
+        "same_means": all(verdict is not False for verdict in agreement.values()),
+        "scaling": all(row["growth"] <= SCALING_BUDGET for row in scaling if not row["context"]),
         "redraws": all(row["median_ms"] <= REDRAW_BUDGET_MS for row in redraws),
         "memory": memory["peak_mb"] <= MEMORY_BUDGET_MB
         and memory["bytes_per_request"] <= BYTES_PER_REQUEST_BUDGET,
@@ -342,6 +427,9 @@ def run(settings: BenchSettings) -> dict[str, Any]:
         "models": models,
         "overhead": overhead,
         "overhead_budget": OVERHEAD_BUDGET,
+        "means_agree": agreement,
+        "scaling": scaling,
+        "scaling_budget": SCALING_BUDGET,
         "redraws": redraws,
         "redraw_budget_ms": REDRAW_BUDGET_MS,
         "memory": memory,
@@ -374,10 +462,27 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append("")
     budget = result["overhead_budget"]
     for routing, ratio in result["overhead"].items():
+        same = {True: "means agree", False: "MEANS DISAGREE", None: "one run: no interval"}
         lines.append(
             f"overhead ({routing}): {ratio:.2f}× the lean SimPy model "
-            f"(budget ≤ {budget}×) {_verdict(ratio <= budget)}"
+            f"(budget ≤ {budget}×) {_verdict(ratio <= budget)}; "
+            f"{same[result['means_agree'][routing]]}"
         )
+    sizes = list(result["scaling"][0]["us_per_request"]) if result["scaling"] else []
+    lines += [
+        "",
+        f"cost per request (µs) at {', '.join(sizes)} instances, load 0.9, "
+        f"{REQUESTS_PER_INSTANCE} requests per instance, set-up excluded:",
+    ]
+    for row in result["scaling"]:
+        costs = "  ".join(f"{cost:7.2f}" for cost in row["us_per_request"].values())
+        ok = row["growth"] <= result["scaling_budget"]
+        verdict = "SimPy's own growth" if row["context"] else _verdict(ok)
+        lines.append(
+            f"  {row['policy']:<34} {costs}   {sizes[-1]} vs {sizes[0]}: {row['growth']:.2f}× "
+            f"(budget ≤ {result['scaling_budget']:g}×) {verdict}"
+        )
+    lines.append("")
     for row in result["redraws"]:
         ok = row["median_ms"] <= result["redraw_budget_ms"]
         lines.append(

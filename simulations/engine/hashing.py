@@ -83,8 +83,7 @@ class HashRing:
         self._points: list[int] = []
         self._owners: list[Hashable] = []
         self._nodes: list[Hashable] = []
-        for node in nodes:
-            self.add(node)
+        self.add(*nodes)
 
     @property
     def nodes(self) -> list[Hashable]:
@@ -93,20 +92,24 @@ class HashRing:
     def __len__(self) -> int:
         return len(self._nodes)
 
-    def add(self, node: Hashable) -> None:
-        """Put ``node``'s virtual points on the circle (the other nodes' points do not move)."""
-        if node in self._nodes:
-            raise ValueError(f"node {node!r} is already on the ring")
-        self._nodes.append(node)
-        points = [(stable_hash(f"{node}#{v}"), node) for v in range(self.vnodes)]
+    def add(self, *nodes: Hashable) -> None:
+        """Put each node's virtual points on the circle (the other nodes' points do not move);
+        several at once cost one sort, not one each."""
+        for node in nodes:
+            if node in self._nodes:
+                raise ValueError(f"node {node!r} is already on the ring")
+            self._nodes.append(node)
+        points = [(stable_hash(f"{node}#{v}"), node) for node in nodes for v in range(self.vnodes)]
         merged = sorted([*zip(self._points, self._owners, strict=True), *points], key=_point)
         self._points = [point for point, _ in merged]
         self._owners = [owner for _, owner in merged]
 
-    def remove(self, node: Hashable) -> None:
-        """Take ``node``'s points off the circle: its keys fall to the next nodes clockwise."""
-        self._nodes.remove(node)
-        kept = [(p, o) for p, o in zip(self._points, self._owners, strict=True) if o != node]
+    def remove(self, *nodes: Hashable) -> None:
+        """Take the nodes' points off the circle: their keys fall to the next nodes clockwise."""
+        for node in nodes:
+            self._nodes.remove(node)
+        gone = set(nodes)
+        kept = [(p, o) for p, o in zip(self._points, self._owners, strict=True) if o not in gone]
         self._points = [point for point, _ in kept]
         self._owners = [owner for _, owner in kept]
 

@@ -107,10 +107,10 @@ class LoadBoard:
         i = self.position.get(instance)
         if i is None:  # no longer on this board (a newer board watches it)
             return
-        old, new = self.known[i], instance.queue_length
-        self.known[i] = self.lengths[i] = new
+        known, at, slot = self.known, self.at, self.slot
+        old, new = known[i], instance.queue_length
+        known[i] = self.lengths[i] = new
         self.total += new - old
-        at, slot = self.at, self.slot
         group = at[old]
         last = group.pop()
         if last != i:  # fill i's place in its old group with that group's last member
@@ -118,8 +118,9 @@ class LoadBoard:
             slot[last] = slot[i]
         while new >= len(at):
             at.append([])
-        slot[i] = len(at[new])
-        at[new].append(i)
+        target = at[new]
+        slot[i] = len(target)
+        target.append(i)
         if new < self.fewest:
             self.fewest = new
         elif old == self.fewest and not group:

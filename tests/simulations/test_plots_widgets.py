@@ -100,12 +100,21 @@ def test_bare_models_simulate_the_same_system() -> None:
 def test_bench_reports_ratios_and_redraw_times(capsys, monkeypatch) -> None:
     # Time only this lesson's explorer here: the others' are timed by the real bench.
     monkeypatch.setattr(explorer, "explorers", lambda: {"balance": BalanceExplorer})
-    argv = ["bench", "--requests", "2000", "--repeat", "1", "--memory-requests", "20000"]
+    monkeypatch.setattr(bench, "SCALING_SIZES", (2, 6))  # the real bench: 4, 400 and 4,000
+    argv = ["bench", "--requests", "2000", "--repeat", "2", "--memory-requests", "20000"]
     assert main([*argv, "--startup-runs", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["overhead"]) == set(POLICY_NAMES)  # against the lean model, every policy
     assert all(ratio > 0 for ratio in result["overhead"].values())
+    assert result["means_agree"] == dict.fromkeys(POLICY_NAMES, True)  # the same system
     assert len(result["models"]) == 2 * 5 + 2 * 2  # engine and lean for all; context for two
+    scaling = {row["policy"]: row for row in result["scaling"]}
+    assert {"least_connections", "function (pick_at_random)", "bounded_load (lesson 06)"} <= set(
+        scaling
+    )
+    assert all(list(row["us_per_request"]) == ["2", "6"] for row in scaling.values())
+    assert all(row["growth"] > 0 for row in scaling.values())
+    assert [row["context"] for row in scaling.values()].count(True) == 1  # SimPy alone
     assert [row["widget"] for row in result["redraws"]] == ["balance"]
     assert result["redraws"][0]["median_ms"] > 0
     assert result["memory"]["peak_mb"] > 5 and result["memory"]["bytes_per_request"] >= 0
@@ -113,7 +122,8 @@ def test_bench_reports_ratios_and_redraw_times(capsys, monkeypatch) -> None:
     assert isinstance(result["within_budget"], bool)
     assert result["within_budget"] == (result["over_budget"] == [])
     table = bench.format_table(result)
-    for words in ("overhead (sticky)", "lean SimPy", "redraw balance", "memory:", "start-up:"):
+    words_expected = ("overhead (sticky)", "means agree", "cost per request", "SimPy's own")
+    for words in (*words_expected, "lean SimPy", "redraw balance", "memory:", "start-up:"):
         assert words in table
 
 

@@ -2,7 +2,10 @@
 and the widgets derived from those declarations (COURSE_DESIGN §2).
 
 The stored outputs in ``data/cli_golden.json`` were printed by the command line before the
-re-layout (hand-written options): every flag still parses and gives the same JSON.
+re-layout (hand-written options): every flag still parses and gives the same JSON. They were
+printed again once, when the engine changed its random numbers (numpy blocks) and least
+connections its tie-breaking: balance and one least-connections autoscale case moved, nothing
+else did.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ class BalanceRun:
         self.env = env = simpy.Environment()
         self.metrics = Metrics(env, s.requests)
         self.pool = [Instance(env, index, self.metrics) for index in range(s.instances)]
-        balancer = LoadBalancer(self.pool, self.policy, policy_rng, self.metrics)
+        balancer = self.balancer = LoadBalancer(self.pool, self.policy, policy_rng, self.metrics)
         self.warmup_served = [0] * s.instances  # per instance: its requests among the warm-up's
         env.process(
             arrivals(

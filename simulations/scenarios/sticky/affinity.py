@@ -63,10 +63,8 @@ class ConsistentHash(Policy):
         if live.keys() == self._by_index.keys():
             self._by_index = live
             return
-        for index in [i for i in self._by_index if i not in live]:
-            self.ring.remove(index)
-        for index in [i for i in live if i not in self._by_index]:
-            self.ring.add(index)
+        self.ring.remove(*[i for i in self._by_index if i not in live])
+        self.ring.add(*[i for i in live if i not in self._by_index])
         self._by_index = live
         self._starts.clear()
 
