@@ -154,4 +154,5 @@ def test_least_connections_at_four_thousand_instances_is_no_longer_refused() -> 
     # It was: O(N) per request made 4,000 instances × 1M requests a 25-minute run.
     result = run_balance("least_connections", 4_000, 3_600.0, 1.0, 20_000, seed=1)
     assert result.requests_completed == 20_000
-    assert max(result.served) <= 3  # joining the shortest queue spreads 20,000 over 4,000
+    # with 4,000 queues to join, nobody ever waits behind more than one request
+    assert max(max(row) for row in result.queues.lengths) <= 2
