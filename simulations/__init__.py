@@ -9,8 +9,10 @@ the queueing formulas; ``explorer.py`` what every widget shares; ``cli.py`` the 
 The public API (what notebooks and exercise checks may import from here):
 
 * load balancing (lesson 03): ``run_balance`` → ``BalanceResult``; ``BalanceScenario``;
-  ``compare_policies``; ``theory_for``; ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy
-  classes for your own experiments;
+  ``compare_policies``; ``replicate_balance`` (R runs, a warm-up, 95% intervals);
+  ``theory_for``; ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy classes for your own
+  experiments (``LoadBoard`` keeps queue lengths for policies that look at all of them);
+* replications of any scenario: ``replicate``, ``replication_seeds``, ``mean_interval``;
 * session misses (lesson 01): ``session_miss_rate`` → ``SessionMissResult``;
   ``miss_rate_by_instances``;
 * queueing theory: ``simulations.theory`` (M/M/1, M/G/1, M/M/c with Erlang C, random routing,
@@ -50,12 +52,14 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "Metrics",
         "QueueTrace",
         "ResponseStats",
+        "Samples",
         "percentile",
     ),
     "simulations.engine.policies": (
         "POLICY_NAMES",
         "FunctionPolicy",
         "LeastConnections",
+        "LoadBoard",
         "Policy",
         "PowerOfD",
         "RandomChoice",
@@ -82,9 +86,11 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "BalanceScenario",
         "Theory",
         "compare_policies",
+        "replicate_balance",
         "run_balance",
         "theory_for",
     ),
+    "simulations.replications": ("mean_interval", "replicate", "replication_seeds"),
     "simulations.scenarios.crashes.model": (
         "CrashResult",
         "CrashScenario",
@@ -170,6 +176,8 @@ def _module(home: str) -> Any:
         from simulations.scenarios.sticky import model as module
     elif home == "simulations.scenarios.sticky.users":
         from simulations.scenarios.sticky import users as module
+    elif home == "simulations.replications":
+        from simulations import replications as module
     elif home == "simulations.theory":
         import simulations.theory as module  # not "from simulations import": it would recurse
     else:  # pragma: no cover - every home is listed above
@@ -213,6 +221,7 @@ __all__ = [
     "JwtScenario",
     "LeastConnections",
     "LoadBalancer",
+    "LoadBoard",
     "Metrics",
     "Policy",
     "PowerOfD",
@@ -221,6 +230,7 @@ __all__ = [
     "Request",
     "ResponseStats",
     "RoundRobin",
+    "Samples",
     "SessionMissResult",
     "SessionMissScenario",
     "SessionsResult",
@@ -240,6 +250,7 @@ __all__ = [
     "erlang_c",
     "exponential_sojourn_percentile",
     "make_policy",
+    "mean_interval",
     "mg1_mean_response",
     "miss_rate_by_instances",
     "mm1_mean_response",
@@ -247,6 +258,9 @@ __all__ = [
     "percentile",
     "power_of_d_mean_response",
     "random_routing_mean_response",
+    "replicate",
+    "replicate_balance",
+    "replication_seeds",
     "round_robin_mean_response",
     "run_autoscale",
     "run_balance",

@@ -39,7 +39,6 @@ from typing import Any, NoReturn
 
 from simulations import knobs
 from simulations.knobs import UNSET, Knob, applies, check_value, parse_amount
-from simulations.replications import ReplicationSettings, replicate
 from simulations.scenarios import SCENARIOS
 
 PROG = "python -m simulations"
@@ -223,6 +222,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             sub.description = module.DESCRIPTION
             add_options(sub, module.SCENARIO)
             if getattr(module, "REPLICABLE", False):
+                from simulations.replications import ReplicationSettings  # with the model
+
                 add_options(sub, ReplicationSettings)
             sub.set_defaults(module=module)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
@@ -241,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scenario = scenario_from(module.SCENARIO, args)
         if getattr(module, "REPLICABLE", False):
+            from simulations.replications import ReplicationSettings, replicate
+
             settings = scenario_from(ReplicationSettings, args)
             result = replicate(module.run, scenario, settings.replications)
         else:

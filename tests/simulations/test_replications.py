@@ -166,7 +166,5 @@ def test_stats_over_parts_equal_stats_over_one_sorted_list(split: int) -> None:
     values = [rng.lognormvariate(0, 2) for _ in range(3_001)]
     parts = [array("d", values[k::split]) for k in range(split)]
     stats, ordered = ResponseStats.of(Samples(parts)), sorted(values)
-    assert (stats.p50, stats.p95, stats.p99) == tuple(
-        percentile(ordered, q) for q in (50, 95, 99)
-    )
+    assert (stats.p50, stats.p95, stats.p99) == tuple(percentile(ordered, q) for q in (50, 95, 99))
     assert stats.mean == math.fsum(values) / len(values)

@@ -37,6 +37,7 @@ from simulations.engine.workload import (
     numpy_streams,
     service_scv,
 )
+from simulations.replications import replicate
 
 QUEUE_SAMPLES = 200  # snapshots of the queue lengths per run: enough for a plot, cheap to take
 
@@ -215,6 +216,19 @@ def run_balance(*args: Any, **kwargs: Any) -> BalanceResult:
     one session) that ``sticky`` pins.
     """
     return simulate(knobs.from_arguments(BalanceScenario, args, kwargs))
+
+
+def replicate_balance(replications: int, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``replications`` independent runs of the scenario ``run_balance`` would take (the same
+    arguments, ``warmup`` included), merged into one JSON-ready dict: counts summed, figures
+    averaged, and ``"interval"``: the 95% interval of each average (``simulations.replications``).
+    """
+    scenario = knobs.from_arguments(BalanceScenario, args, kwargs)
+    return replicate(_run_dict, scenario, replications)
+
+
+def _run_dict(scenario: BalanceScenario) -> dict[str, Any]:
+    return simulate(scenario).to_dict()
 
 
 def simulate(scenario: BalanceScenario) -> BalanceResult:
