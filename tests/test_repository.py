@@ -91,6 +91,60 @@ def test_lesson_follows_the_template(path: Path) -> None:
         assert f"({later[0].name})" in markdown, f"a link to the next lesson, {later[0].name}"
 
 
+def answer_cells(cells: list[dict]) -> list[int]:
+    """The code cells with a stored output between a "**Predict" and the next markdown cell."""
+    found, asked = [], False
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown":
+            asked = "**Predict" in "".join(cell["source"])
+        elif asked and cell["outputs"]:
+            found.append(index)
+    return found
+
+
+def is_sanity_cell(cell: dict) -> bool:
+    """A code cell whose statements are mostly asserts: it keeps the prose true."""
+    lines = [
+        line
+        for line in "".join(cell["source"]).splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", ")", "]"))
+    ]
+    return bool(lines) and sum(line.lstrip().startswith("assert") for line in lines) * 2 >= len(
+        lines
+    )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_answers_and_sanity_cells_are_stored_folded(path: Path) -> None:
+    # JupyterLab opens a cell with outputs_hidden folded (nbval still compares it); the tags
+    # do the same on a course site. A learner sees no answer before guessing (COURSE_DESIGN §3).
+    cells = json.loads(path.read_text())["cells"]
+    answers = answer_cells(cells)
+    assert answers, "a predict-then-run moment whose answer is stored"
+    for index in answers:
+        meta = cells[index]["metadata"]
+        assert meta.get("jupyter", {}).get("outputs_hidden") is True, f"cell {index} unfolded"
+        assert "hide-output" in meta.get("tags", []), f"cell {index}: tag hide-output"
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code" and is_sanity_cell(cell):
+            meta = cell["metadata"]
+            assert meta.get("jupyter", {}).get("source_hidden") is True, f"sanity cell {index}"
+            assert "hide-input" in meta.get("tags", []), f"sanity cell {index}: tag hide-input"
+
+
+def test_the_fold_checks_recognise_what_they_look_for() -> None:
+    # the checks above must be able to fail: an unfolded answer and a bare sanity cell
+    cells = [
+        {"cell_type": "markdown", "source": ["> **Predict:** which one?"]},
+        {"cell_type": "code", "source": ["run()"], "outputs": [{"text": "b"}], "metadata": {}},
+        {"cell_type": "markdown", "source": ["(b)."]},
+        {"cell_type": "code", "source": ["plot()"], "outputs": [{"text": "x"}], "metadata": {}},
+    ]
+    assert answer_cells(cells) == [1]
+    assert is_sanity_cell({"source": ["assert a\n", "assert b\n", 'print("ok")']})
+    assert not is_sanity_cell({"source": ["x = run()\n", "print(x)\n", "assert x"]})
+
+
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff_is_clean(command: list[str]) -> None:
     """Lessons and code alike: the linter and formatter the README's contributor notes name."""

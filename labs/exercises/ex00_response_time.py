@@ -13,6 +13,11 @@ from collections.abc import Callable
 from labs.checking import CheckReport
 
 CASES = [(0.5, 1.0, 2.0), (0.9, 1.0, 10.0), (2.0, 4.0, 0.5), (3.0, 10.0, 1 / 7)]
+OVERLOADED = [
+    (1.0, 1.0, "a server exactly at capacity"),
+    (2.0, 1.0, "a server sent twice what it can serve"),
+    (1.5, 1.2, "an overloaded server"),
+]
 
 
 def _show(value: object) -> str:
@@ -22,25 +27,38 @@ def _show(value: object) -> str:
 def check_mean_response(mean_response: Callable[[float, float], float]) -> CheckReport:
     """Check ``mean_response(arrival_rate, service_rate)`` against the M/M/1 formula."""
     report = CheckReport("Exercise 00 · M/M/1 mean response time")
-    hint = "The mean time in an M/M/1 system is 1 / (service_rate - arrival_rate)."
+    hint = (
+        "The busier the server, the longer the wait: a request's mean time in the system grows "
+        "as the spare capacity μ − λ shrinks (lesson 00's theory cell says how).",
+        "return 1 / (service_rate - arrival_rate)",
+    )
     for lam, mu, expected in CASES:
         before = len(report.lines)
         got = report.attempt(
-            f"mean_response({lam}, {mu})", lambda lam=lam, mu=mu: mean_response(lam, mu), hint
+            f"mean_response({lam}, {mu})", lambda lam=lam, mu=mu: mean_response(lam, mu), *hint
         )
         if len(report.lines) > before:  # it raised; the failure is already reported
             continue
         ok = isinstance(got, int | float) and math.isclose(got, expected, rel_tol=1e-9)
         report.expect(
-            ok, f"mean_response({lam}, {mu}) = {expected:.4g} (yours: {_show(got)})", hint
+            ok, f"mean_response({lam}, {mu}) = {expected:.4g} (yours: {_show(got)})", *hint
         )
-    before = len(report.lines)
-    overload_hint = "When arrival_rate >= service_rate the queue never empties: return math.inf."
-    got = report.attempt("mean_response(1.0, 1.0)", lambda: mean_response(1.0, 1.0), overload_hint)
-    if len(report.lines) == before:
-        report.expect(
-            got == math.inf,
-            f"an overloaded server (λ ≥ μ) gives math.inf (yours: {_show(got)})",
-            overload_hint,
+    overload_hint = (
+        "When requests arrive at least as fast as they are served, the queue never empties: "
+        "the mean time in the system is infinite, whatever the formula gives.",
+        "if arrival_rate >= service_rate: return math.inf",
+    )
+    for lam, mu, what in OVERLOADED:
+        before = len(report.lines)
+        got = report.attempt(
+            f"mean_response({lam}, {mu})",
+            lambda lam=lam, mu=mu: mean_response(lam, mu),
+            *overload_hint,
         )
+        if len(report.lines) == before:
+            report.expect(
+                got == math.inf,
+                f"{what} (λ = {lam:g}, μ = {mu:g}) gives math.inf (yours: {_show(got)})",
+                *overload_hint,
+            )
     return report.show()

@@ -49,23 +49,25 @@ STEPS: list[tuple[str, str, str, str, int, dict[str, int]]] = [
     ("A", "get", "alice", "", 0, {"book-1": 5, "pen": 1}),
     ("B", "get", "bob", "", 0, {}),
 ]
-HINTS = {
+HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level hint)
     "shared": (
-        "Each instance only sees its own self.carts. Read and write the cart in Redis instead, "
-        "e.g. one field per item in the session's hash: "
-        'self.store.hincrby(f"session:{session_id}", f"item:{sku}", qty), and read it back '
-        "with hgetall (the values come back as strings: convert them with int())."
+        "Each instance only sees its own self.carts. Every instance must read and write the "
+        "same cart: keep it in Redis, next to the session, and change it there in one step.",
+        'one field per item in the session\'s hash: self.store.hincrby(f"session:{session_id}", '
+        'f"item:{sku}", qty), read back with hgetall (values are strings: int() them)',
     ),
-    "start": "CartService(store) must build one instance: keep __init__(self, store).",
+    "start": ("CartService(store) must build one instance: keep __init__(self, store).", None),
     "in_redis": (
         "The cart must be in Redis, not in the process: a module-level dict is shared by the "
-        "instances of *this* notebook, but not by two real processes."
+        "instances of *this* notebook, but not by two real processes.",
+        None,
     ),
     "ttl": (
-        "A key without a TTL lives forever, long after its session expired. Keep the cart in "
-        "the session's hash (hash commands keep the key's TTL), or give a separate cart key "
-        "the session's TTL (store.expire(key, store.ttl(session_key))). Never SET the session "
-        "key itself: that drops its TTL and its user."
+        "A key without a TTL lives forever, long after its session expired; and the session "
+        "key must keep its TTL and its user.",
+        "keep the cart in the session's hash (hash commands keep the key's TTL), or give a "
+        "separate cart key the session's TTL: store.expire(key, store.ttl(session_key)); "
+        "never SET the session key itself",
     ),
 }
 
@@ -106,17 +108,19 @@ def _as_cart(value: object) -> object:
     return dict(value) if isinstance(value, dict) else value
 
 
-def _run(report: CheckReport, story: str, action: Callable[[], Any], hint: str) -> tuple[bool, Any]:
+def _run(
+    report: CheckReport, story: str, action: Callable[[], Any], hint: tuple[str, str | None]
+) -> tuple[bool, Any]:
     """``(True, value)`` when ``action`` returned; ``(False, None)`` when it raised (reported)."""
     lines = len(report.lines)
-    value = report.attempt(story, action, hint)
+    value = report.attempt(story, action, *hint)
     return len(report.lines) == lines, _as_cart(value)
 
 
 def check_cart_in_redis(cart_service: Callable[[Any], Any]) -> CheckReport:
     """Run two instances of ``cart_service`` behind round robin on one Redis; report ✓/✗."""
     report = CheckReport("Exercise 02 · Move the cart from memory to Redis")
-    report.attempt("the check", lambda: _experiment(report, cart_service), HINTS["shared"])
+    report.attempt("the check", lambda: _experiment(report, cart_service), *HINTS["shared"])
     return report.show()
 
 
@@ -146,11 +150,11 @@ def _experiment(report: CheckReport, cart_service: Callable[[Any], Any]) -> None
         ran, got = _run(report, story, call, HINTS["shared"])
         if ran:
             wrong = "" if got == expected else f" (got {got!r})"
-            report.expect(got == expected, f"{story}: sees {expected}{wrong}", HINTS["shared"])
+            report.expect(got == expected, f"{story}: sees {expected}{wrong}", *HINTS["shared"])
 
     changed = [key for key, value in _snapshot(store).items() if before.get(key) != value]
     where = f"changed: {', '.join(changed)}" if changed else "nothing in Redis changed"
-    report.expect(bool(changed), f"the cart is stored in Redis ({where})", HINTS["in_redis"])
+    report.expect(bool(changed), f"the cart is stored in Redis ({where})", *HINTS["in_redis"])
 
     alice = SESSIONS["alice"]
     started, newcomer = _run(
@@ -163,7 +167,7 @@ def _experiment(report: CheckReport, cart_service: Callable[[Any], Any]) -> None
         if ran:
             wrong = "" if seen == STEPS[-2][5] else f" (got {seen!r})"
             message = f"a new instance C (a restart, a scale-out) sees alice's cart{wrong}"
-            report.expect(seen == STEPS[-2][5], message, HINTS["shared"])
+            report.expect(seen == STEPS[-2][5], message, *HINTS["shared"])
     _check_ttls(report, store)
     if started:
         store.flushdb()
@@ -176,7 +180,7 @@ def _experiment(report: CheckReport, cart_service: Callable[[Any], Any]) -> None
         if ran:
             wrong = "" if empty == {} else f" (got {empty!r})"
             message = f"once Redis forgets the cart, so does every instance{wrong}"
-            report.expect(empty == {}, message, HINTS["in_redis"])
+            report.expect(empty == {}, message, *HINTS["in_redis"])
 
 
 def _check_ttls(report: CheckReport, store: Any) -> None:
@@ -185,16 +189,16 @@ def _check_ttls(report: CheckReport, store: Any) -> None:
         key = session_key(session_id)
         kind = store.type(key)
         intact = kind == "hash" and store.hget(key, "user") == user
-        report.expect(intact, f"{user}'s session is still a hash naming {user}", HINTS["ttl"])
+        report.expect(intact, f"{user}'s session is still a hash naming {user}", *HINTS["ttl"])
         ttl = store.ttl(key)
         message = f"{user}'s session still expires{_ttl_note(ttl)}"
-        report.expect(0 < ttl <= SESSION_TTL, message, HINTS["ttl"])
+        report.expect(0 < ttl <= SESSION_TTL, message, *HINTS["ttl"])
     for key in sorted(store.keys("*")):
         if key in {session_key(s) for s in SESSIONS.values()}:
             continue
         ttl = store.ttl(key)
         message = f"key {key} expires with its session{_ttl_note(ttl)}"
-        report.expect(0 < ttl <= SESSION_TTL, message, HINTS["ttl"])
+        report.expect(0 < ttl <= SESSION_TTL, message, *HINTS["ttl"])
 
 
 def _ttl_note(ttl: int) -> str:

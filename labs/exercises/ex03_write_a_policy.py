@@ -9,6 +9,7 @@ on the very same requests, and against queueing theory.
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Callable
 
@@ -22,7 +23,14 @@ SAMPLES = ([0, 0, 0, 0], [3, 0, 5, 2], [7, 7, 1, 7], [2, 4, 6, 8])
 
 
 def _valid_index(answer: object, size: int) -> bool:
-    return isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < size
+    """A whole number (an int, or numpy's: ``np.argmin`` returns one) naming an instance."""
+    if isinstance(answer, bool):
+        return False
+    try:
+        index = operator.index(answer)
+    except TypeError:
+        return False
+    return 0 <= index < size
 
 
 def _mean(policy: object) -> float:
@@ -52,8 +60,10 @@ def check_policy(my_policy: Callable[[list[int], random.Random], int]) -> CheckR
         return report.show()
 
     hint_queues = (
-        "Look at queue_lengths: send the request where the fewest requests are, e.g. "
-        "queue_lengths.index(min(queue_lengths)), or compare two random instances."
+        "Look at queue_lengths: an instance with fewer requests ahead will serve the new one "
+        "sooner, and you do not even need to look at all of them.",
+        "queue_lengths.index(min(queue_lengths)), or compare two random instances and take the "
+        "shorter queue",
     )
     before = len(report.lines)
     yours = report.attempt("simulating your policy", lambda: _mean(my_policy), hint_index)
@@ -64,13 +74,13 @@ def check_policy(my_policy: Callable[[list[int], random.Random], int]) -> CheckR
         yours <= BETTER_THAN_RANDOM * random_mean,
         f"clearly better than random: mean {yours:.2f} s vs random's {random_mean:.2f} s "
         f"(needs ≤ {BETTER_THAN_RANDOM * random_mean:.2f} s)",
-        hint_queues,
+        *hint_queues,
     )
     report.expect(
         yours <= CLOSE_TO_LEAST * least_mean,
         f"close to least connections: mean {yours:.2f} s vs {least_mean:.2f} s "
         f"(needs ≤ {CLOSE_TO_LEAST * least_mean:.2f} s)",
-        hint_queues,
+        *hint_queues,
     )
     shared_queue = mmc_mean_response(ARRIVAL_RATE, SERVICE_RATE, INSTANCES)
     random_theory = mm1_mean_response(ARRIVAL_RATE / INSTANCES, SERVICE_RATE)
@@ -79,6 +89,6 @@ def check_policy(my_policy: Callable[[list[int], random.Random], int]) -> CheckR
         f"within theory's range: {yours:.2f} s is between one shared queue, the best any "
         f"balancer can do (M/M/{INSTANCES}: {shared_queue:.2f} s), and random routing "
         f"(M/M/1 at λ/n: {random_theory:.2f} s)",
-        hint_queues,
+        *hint_queues,
     )
     return report.show()

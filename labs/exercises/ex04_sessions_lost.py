@@ -27,8 +27,9 @@ CASES = [
 SIMULATED = [("memory", 6, 2), ("shared", 6, 2)]
 USERS, TOLERANCE = 600, 0.02
 HINT = (
-    "Sticky routing spreads the users evenly, so each instance holds 1/instances of the "
-    "sessions in memory; a shared store holds them all, whichever instance dies."
+    "Where does a session live? With sticky routing each user's session is in the memory of "
+    "one instance, and the users are spread evenly; with a shared store it is in neither.",
+    "memory: crashed / instances of the sessions; shared store: 0, whichever instance dies",
 )
 
 
@@ -42,12 +43,12 @@ def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
     for store, instances, crashed, expected, story in CASES:
         before = len(report.lines)
         got = report.attempt(
-            story, lambda s=store, n=instances, k=crashed: fraction_lost(s, n, k), HINT
+            story, lambda s=store, n=instances, k=crashed: fraction_lost(s, n, k), *HINT
         )
         if len(report.lines) > before:
             continue
         ok = _is_number(got) and abs(got - expected) < 1e-9
-        report.expect(ok, f"{story} → {expected:g} (yours: {got!r})", HINT)
+        report.expect(ok, f"{story} → {expected:g} (yours: {got!r})", *HINT)
     if not report.passed:
         return report.show()
     for store, instances, crashed in SIMULATED:
@@ -66,6 +67,6 @@ def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
             f"simulation, {store}, {crashed} of {instances} crash: {result.sessions_lost} of "
             f"{result.sessions_at_crash} sessions lost = {simulated:.3f}, you predicted "
             f"{predicted:.3f}",
-            HINT,
+            *HINT,
         )
     return report.show()

@@ -28,8 +28,10 @@ CASES = [
 ]
 NOISE, READINGS, SEED = 0.08, 200, 5
 HINT = (
-    "First compute ratio = metric / target. If abs(ratio - 1) <= tolerance, return current "
-    "unchanged; otherwise return math.ceil(current * ratio)."
+    "The rule scales the replicas by how far the metric is from the target, rounds up, and "
+    "holds still while the metric is close to the target, above it or below it.",
+    "ratio = metric / target; if abs(ratio - 1) <= tolerance: return current; otherwise "
+    "return math.ceil(current * ratio)",
 )
 
 
@@ -41,11 +43,11 @@ def check_desired_replicas(desired_replicas: Rule) -> CheckReport:
         got = report.attempt(
             story,
             lambda c=current, m=metric, t=target, tol=tolerance: desired_replicas(c, m, t, tol),
-            HINT,
+            *HINT,
         )
         if len(report.lines) > before:
             continue
-        report.expect(got == expected, f"{story} → {expected} (yours: {got!r})", HINT)
+        report.expect(got == expected, f"{story} → {expected} (yours: {got!r})", *HINT)
     if not report.passed:
         return report.show()
     rng = random.Random(SEED)
@@ -55,6 +57,6 @@ def check_desired_replicas(desired_replicas: Rule) -> CheckReport:
         changes == 0,
         f"{READINGS} noisy readings within ±{NOISE:.0%} of the target: {changes} changes of the "
         "replica count (a flapping cluster restarts instances for nothing)",
-        HINT,
+        *HINT,
     )
     return report.show()

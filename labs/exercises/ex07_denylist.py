@@ -23,12 +23,14 @@ IsRevoked = Callable[[Any, dict[str, Any]], Any]
 NOW = 1_700_000_000.6  # a logout happens at any moment; exp is a whole second
 ISSUER = "stateless-by-design"
 KEY_HINT = (
-    "Name the entry f\"denylist:{claims['iss']}:{claims['jti']}\" (where every instance looks) "
-    "and return a bool: bool(store.exists(key))."
+    "Every instance must find the entry: name it after what identifies the token everywhere "
+    "(its issuer and its id), in the shared store, and answer True or False.",
+    "key = f\"denylist:{claims['iss']}:{claims['jti']}\"; return bool(store.exists(key))",
 )
 TTL_HINT = (
-    "Give the entry a lifetime: store.set(key, value, ex=seconds) with seconds = the token's "
-    "remaining lifetime, claims['exp'] - now, rounded up (math.ceil) and at least 1."
+    "An entry only needs to outlive the token: give it the token's remaining lifetime, and "
+    "remember that Redis refuses a lifetime of 0 seconds.",
+    "store.set(key, 1, ex=max(1, math.ceil(claims['exp'] - now)))",
 )
 
 
@@ -61,14 +63,14 @@ def check_denylist(revoke: Revoke, is_revoked: IsRevoked) -> CheckReport:
     report.expect(
         instance_b.exists(key) == 1,
         f"after logout on instance A, {key} exists in the shared store",
-        KEY_HINT,
+        *KEY_HINT,
     )
     ok = 600_400 < instance_b.pttl(key) <= 601_000  # 601 s minus the few ms since then
     report.expect(
         ok,
         "the entry lives as long as the token: 600.4 s left, rounded up to 601 s"
         + ("" if ok else f" ({_ttl_text(instance_b.ttl(key))})"),
-        TTL_HINT,
+        *TTL_HINT,
     )
 
     nearly_dead = _claims("lesson-07-b", exp=1_700_000_001)  # 0.4 s left
@@ -79,7 +81,7 @@ def check_denylist(revoke: Revoke, is_revoked: IsRevoked) -> CheckReport:
             ok,
             "a token with 0.4 s left is denylisted for 1 s: Redis refuses a TTL of 0"
             + ("" if ok else f" ({_ttl_text(instance_b.ttl(short_key))})"),
-            TTL_HINT,
+            *TTL_HINT,
         )
 
     other_token = _claims("lesson-07-c", 1_700_000_601)
@@ -91,15 +93,15 @@ def check_denylist(revoke: Revoke, is_revoked: IsRevoked) -> CheckReport:
     ]
     for claims, expected, message in checks:
         before = len(report.lines)
-        got = report.attempt(message, lambda c=claims: is_revoked(instance_b, c), KEY_HINT)
+        got = report.attempt(message, lambda c=claims: is_revoked(instance_b, c), *KEY_HINT)
         if len(report.lines) == before:  # it did not raise
             ok = isinstance(got, bool) and got is expected
-            report.expect(ok, message + ("" if ok else f" (yours: {got!r})"), KEY_HINT)
+            report.expect(ok, message + ("" if ok else f" (yours: {got!r})"), *KEY_HINT)
     return report.show()
 
 
 def _ran(report: CheckReport, message: str, revoke: Revoke, store: Any, claims: dict) -> bool:
     """Call ``revoke``; False (and a ✗ line) when it raised."""
     before = len(report.lines)
-    report.attempt(message, lambda: revoke(store, claims, NOW), TTL_HINT)
+    report.attempt(message, lambda: revoke(store, claims, NOW), *TTL_HINT)
     return len(report.lines) == before

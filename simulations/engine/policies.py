@@ -21,6 +21,7 @@ instances report changes, so a decision costs the same with 4 instances or 4,000
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Callable, Sequence
 
@@ -233,9 +234,13 @@ class FunctionPolicy(Policy):
         self, instances: Sequence[Instance], request: Request, rng: random.Random
     ) -> Instance:
         self.board = watch(self.board, instances)
-        index = self.function(self.board.lengths, rng)
-        if not isinstance(index, int) or isinstance(index, bool):
-            raise TypeError(f"policy {self.name} returned {index!r}, not an instance index")
+        answer = self.function(self.board.lengths, rng)
+        try:  # an int, or numpy's (np.argmin returns one), but not True or False
+            index = operator.index(answer)
+        except TypeError:
+            index = None
+        if index is None or isinstance(answer, bool):
+            raise TypeError(f"policy {self.name} returned {answer!r}, not an instance index")
         if not 0 <= index < len(instances):
             raise IndexError(f"policy {self.name} returned {index}, but there are {len(instances)}")
         return instances[index]

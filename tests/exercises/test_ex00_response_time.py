@@ -35,3 +35,32 @@ def test_check_reports_instead_of_raising_on_wrong_types() -> None:
 def test_solution_matches_the_formula() -> None:
     assert mean_response(0.8, 1.0) == 1 / (1.0 - 0.8)
     assert mean_response(2.0, 2.0) == math.inf
+
+
+def _inf_only_at_capacity(lam: float, mu: float) -> float:
+    try:
+        return 1 / (mu - lam)
+    except ZeroDivisionError:
+        return math.inf
+
+
+WRONG = [
+    _inf_only_at_capacity,  # right at λ = μ, negative beyond it
+    lambda lam, mu: 1 / mu,  # the service time alone: no waiting
+    lambda lam, mu: 1 / (mu - lam) if lam < mu else -1.0,  # a sentinel instead of infinity
+    lambda lam, mu: lam / (mu - lam) if lam < mu else math.inf,  # requests in the queue, L_q
+]
+RIGHT = [
+    lambda lam, mu: float("inf") if lam >= mu else 1.0 / (mu - lam),
+    lambda lam, mu: (1 / mu) / (1 - lam / mu) if lam < mu else math.inf,  # S / (1 − ρ)
+]
+
+
+def test_check_fails_every_plausible_wrong_answer() -> None:
+    for wrong in WRONG:
+        assert not check_mean_response(wrong).passed
+
+
+def test_check_passes_right_answers_written_differently() -> None:
+    for right in RIGHT:
+        assert check_mean_response(right).passed

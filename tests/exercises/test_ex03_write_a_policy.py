@@ -67,3 +67,10 @@ def test_a_policy_that_fails_only_inside_the_simulation_is_reported() -> None:
     report = check_policy(fine_at_first)
     assert not report.passed
     assert "simulating your policy: raised RuntimeError" in report.text()
+
+
+def test_a_numpy_index_is_an_instance_index() -> None:
+    import numpy as np
+
+    report = check_policy(lambda queue_lengths, rng: np.argmin(queue_lengths))
+    assert report.passed, report.text()
