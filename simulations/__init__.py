@@ -26,7 +26,8 @@ The public API (what notebooks and exercise checks may import from here):
   ``compare_sticky``; ``STICKY_POLICIES``; ``UserActivity`` (Zipf/Pareto users); ``HashRing``,
   ``BoundedLoadRing``, ``bounded_load_choice`` (consistent hashing with bounded loads);
 * JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``;
-* building blocks for new scenarios: ``Instance``, ``LoadBalancer``, ``Metrics``, ``Workload``.
+* building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
+  and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
 Figures and widgets live in each scenario's ``plots`` and ``widget`` modules; importing this
 package loads neither matplotlib nor ipywidgets. It loads nothing at all until a name is used
@@ -48,6 +49,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "stable_hash",
     ),
     "simulations.engine.instance": ("Instance",),
+    "simulations.engine.lifecycle": ("MortalInstance",),
     "simulations.engine.metrics": (
         "Metrics",
         "QueueTrace",
@@ -152,6 +154,8 @@ def _module(home: str) -> Any:
         from simulations.engine import hashing as module
     elif home == "simulations.engine.instance":
         from simulations.engine import instance as module
+    elif home == "simulations.engine.lifecycle":
+        from simulations.engine import lifecycle as module
     elif home == "simulations.engine.metrics":
         from simulations.engine import metrics as module
     elif home == "simulations.engine.policies":
@@ -223,6 +227,7 @@ __all__ = [
     "LoadBalancer",
     "LoadBoard",
     "Metrics",
+    "MortalInstance",
     "Policy",
     "PowerOfD",
     "QueueTrace",

@@ -382,6 +382,7 @@ def measure_memory(requests: int) -> dict[str, float]:
     small, large = of(1_000), of(requests)
     return {
         "requests": requests,
+        "baseline_mb": small / 1024,  # the interpreter, SimPy, numpy and a 1,000-request run
         "peak_mb": large / 1024,
         "bytes_per_request": max(0, large - small) * 1024 / (requests - 1_000),
     }
@@ -494,7 +495,8 @@ def format_table(result: dict[str, Any]) -> str:
     ok = ok and memory["bytes_per_request"] <= result["bytes_per_request_budget"]
     lines.append(
         f"memory: balance at {memory['requests']} requests peaks at {memory['peak_mb']:.1f} MB, "
-        f"{memory['bytes_per_request']:.1f} B per request (budget ≤ "
+        f"{memory['bytes_per_request']:.1f} B per request over the "
+        f"{memory['baseline_mb']:.1f} MB of a 1,000-request run (budget ≤ "
         f"{result['memory_budget_mb']:.0f} MB, ≤ {result['bytes_per_request_budget']:.0f} B) "
         f"{_verdict(ok)}"
     )

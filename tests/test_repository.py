@@ -83,6 +83,7 @@ def test_lesson_follows_the_template(path: Path) -> None:
     assert re.search(r"\d+\s*minutes", markdown), "a time estimate"
     sources = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "EXERCISE STARTER" in sources and "check_" in sources, "an exercise with a check"
+    assert "show_source(" in sources and "**Look inside.**" in markdown, "a look-inside cell"
     ignored = sources.count("NBVAL_IGNORE_OUTPUT")
     code_cells = sum(c["cell_type"] == "code" for c in nb["cells"])
     assert ignored <= max(2, code_cells // 4), "strict means compared"

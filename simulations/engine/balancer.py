@@ -38,7 +38,8 @@ class LoadBalancer:
 
     def route(self, request: Request) -> None:
         """Send ``request`` to the instance the policy picks, or fail it if none is alive."""
-        if not self.live:
+        live = self.live
+        if not live:
             self.metrics.failure(request)
             return
-        self.policy.choose(self.live, request, self.rng).submit(request)
+        self.policy.choose(live, request, self.rng).submit(request)

@@ -180,7 +180,7 @@ class _OrderStatistics:
 
 
 SORT_AT_MOST = 262_144  # up to this many, copy them into one numpy array (at most 2 MB)
-CHUNK = 65_536  # beyond, read them this many at a time
+CHUNK = 16_384  # beyond, read them this many at a time (temporaries of ~0.5 MB)
 BUCKETS = 4_096
 
 

@@ -22,7 +22,7 @@ def test_check_passes_on_the_solution_and_on_the_library_rule() -> None:
     for rule in (desired_replicas, library_rule):
         report = check_desired_replicas(rule)
         assert report.passed
-        assert len(report.lines) == 9  # eight worked cases and the noise test
+        assert len(report.lines) == 11  # ten worked cases and the noise test
 
 
 def test_rounding_down_fails() -> None:
@@ -46,3 +46,46 @@ def test_a_band_that_ignores_the_tolerance_argument_fails() -> None:
 def test_a_rule_without_a_tolerance_parameter_is_reported_not_raised() -> None:
     report = check_desired_replicas(lambda current, metric, target: current)
     assert not report.passed and "TypeError" in report.text()
+
+
+def _upper_band_only(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if 1 <= ratio <= 1 + tolerance else math.ceil(current * ratio)
+
+
+def _no_band(current, metric, target, tolerance=0.1):
+    return math.ceil(current * metric / target)
+
+
+def _band_in_replicas(current, metric, target, tolerance=0.1):
+    desired = math.ceil(current * metric / target)
+    return current if abs(desired - current) <= tolerance * current else desired
+
+
+def _rounded(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if abs(ratio - 1) <= tolerance else round(current * ratio)
+
+
+def test_check_fails_every_plausible_wrong_rule() -> None:
+    # a band above the target only; no band; a band measured in replicas; rounding to nearest
+    for wrong in (_upper_band_only, _no_band, _band_in_replicas, _rounded):
+        assert not check_desired_replicas(wrong).passed, wrong.__name__
+
+
+def test_check_passes_right_rules_written_differently() -> None:
+    def with_bounds(current, metric, target, tolerance=0.1):
+        ratio = metric / target
+        if 1 - tolerance <= ratio <= 1 + tolerance:
+            return current
+        return -int(-current * ratio // 1)  # ceil without math
+
+    def with_fraction(current, metric, target, tolerance=0.1):
+        from fractions import Fraction
+
+        if abs(metric - target) <= tolerance * target:
+            return current
+        return math.ceil(Fraction(current) * Fraction(metric) / Fraction(target))
+
+    for right in (with_bounds, with_fraction):
+        assert check_desired_replicas(right).passed, right.__name__
