@@ -172,11 +172,19 @@ def check_spot_the_state(answer: object) -> CheckReport:
     unknown = sorted(numbers - {snippet.number for snippet in SNIPPETS})
     if unknown:
         report.expect(False, f"there is no snippet {unknown} (they are numbered 1 to 6)", HINT)
-    for snippet in SNIPPETS:
-        said = snippet.number in numbers
+    wrong = [snippet for snippet in SNIPPETS if (snippet.number in numbers) != snippet.keeps_state]
+    if wrong:
+        # How many, not which: naming the wrong snippets would give away the answer, since
+        # each one is a yes or a no. The closer hint (a later attempt) points at one of them.
+        first = wrong[0]
+        report.expect(
+            False,
+            f"{len(wrong)} of the {len(SNIPPETS)} snippets are judged wrong",
+            HINT,
+            f"read snippet {first.number} ({first.title}) again: {first.why}",
+        )
+        return report.show()
+    for snippet in SNIPPETS:  # all right: every explanation is the reward
         verdict = "keeps state" if snippet.keeps_state else "keeps no state"
-        message = f"snippet {snippet.number} ({snippet.title}) {verdict}: {snippet.why}"
-        if said != snippet.keeps_state:
-            message = f"you said {'yes' if said else 'no'}, but {message}"
-        report.expect(said == snippet.keeps_state, message, HINT)
+        report.expect(True, f"snippet {snippet.number} ({snippet.title}) {verdict}: {snippet.why}")
     return report.show()
