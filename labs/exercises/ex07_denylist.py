@@ -4,17 +4,20 @@ The learner writes ``revoke(store, claims, now)``, called at logout, and
 ``is_revoked(store, claims)``, called on every request. ``claims`` are a verified token's
 claims (``iss``, ``jti``, ``exp`` in seconds since the epoch, ...), ``store`` a Redis client
 shared by every instance. The entry must be found by every instance under
-``denylist:<iss>:<jti>`` and must expire when the token does (at least 1 s from now): a
-denylist without TTLs only grows.
+``denylist:<iss>:<jti>`` and must last as long as the token can still be accepted: until
+``exp`` plus the verifier's leeway (``LEEWAY``, the app's 5 s), at least 1 s from now. A
+shorter entry lets the token come back to life; a denylist without TTLs only grows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import fakeredis
 
+from labs.apps.jwt_app import DEFAULT_LEEWAY_SECONDS as LEEWAY
 from labs.checking import CheckReport
 
 Revoke = Callable[[Any, dict[str, Any], float], Any]
@@ -28,10 +31,16 @@ KEY_HINT = (
     "key = f\"denylist:{claims['iss']}:{claims['jti']}\"; return bool(store.exists(key))",
 )
 TTL_HINT = (
-    "An entry only needs to outlive the token: give it the token's remaining lifetime, and "
-    "remember that Redis refuses a lifetime of 0 seconds.",
-    "store.set(key, 1, ex=max(1, math.ceil(claims['exp'] - now)))",
+    "An entry must outlive the token: the instances accept it until exp plus their leeway "
+    "(LEEWAY seconds), and Redis refuses a lifetime of 0 seconds.",
+    "store.set(key, 1, ex=max(1, math.ceil(claims['exp'] + LEEWAY - now)))",
 )
+# (token id, seconds from the logout to exp, what the case shows); NOW ends in .6 on purpose
+LIFETIMES = [
+    ("lesson-07-b", 0.4, f"0.4 s before exp: {0.4 + LEEWAY:g} s with the leeway, rounded up"),
+    ("lesson-07-d", -2.6, f"a logout 2.6 s after exp, inside the {LEEWAY} s leeway: 2.4 s left"),
+    ("lesson-07-e", -LEEWAY - 0.6, "a token already past its leeway: still at least 1 s"),
+]
 
 
 def _claims(jti: str, exp: int, issuer: str = ISSUER) -> dict[str, Any]:
@@ -43,6 +52,12 @@ def _claims(jti: str, exp: int, issuer: str = ISSUER) -> dict[str, Any]:
         "iat": int(NOW) - 300,
         "exp": exp,
     }
+
+
+def _lives(pttl_ms: int, seconds: float) -> bool:
+    """Is a TTL of ``pttl_ms`` (read a few ms after it was set) ``seconds``, rounded up to a
+    whole second, or anything from ``seconds`` itself up to that?"""
+    return seconds * 1000 - 100 < pttl_ms <= math.ceil(seconds) * 1000
 
 
 def _ttl_text(ttl: int) -> str:
@@ -65,24 +80,22 @@ def check_denylist(revoke: Revoke, is_revoked: IsRevoked) -> CheckReport:
         f"after logout on instance A, {key} exists in the shared store",
         *KEY_HINT,
     )
-    ok = 600_400 < instance_b.pttl(key) <= 601_000  # 601 s minus the few ms since then
+    ok = _lives(instance_b.pttl(key), 600.4 + LEEWAY)
     report.expect(
         ok,
-        "the entry lives as long as the token: 600.4 s left, rounded up to 601 s"
+        f"the entry lives as long as the token is accepted: 600.4 s left + {LEEWAY} s of "
+        f"leeway, rounded up to {math.ceil(600.4 + LEEWAY)} s"
         + ("" if ok else f" ({_ttl_text(instance_b.ttl(key))})"),
         *TTL_HINT,
     )
-
-    nearly_dead = _claims("lesson-07-b", exp=1_700_000_001)  # 0.4 s left
-    if _ran(report, "revoke() a token with 0.4 s left", revoke, instance_a, nearly_dead):
-        short_key = f"denylist:{ISSUER}:lesson-07-b"
-        ok = 500 <= instance_b.pttl(short_key) <= 1000
-        report.expect(
-            ok,
-            "a token with 0.4 s left is denylisted for 1 s: Redis refuses a TTL of 0"
-            + ("" if ok else f" ({_ttl_text(instance_b.ttl(short_key))})"),
-            *TTL_HINT,
-        )
+    for jti, left, story in LIFETIMES:
+        claims = _claims(jti, exp=round(NOW + left))
+        if _ran(report, f"revoke(), {story}", revoke, instance_a, claims):
+            ttl_key = f"denylist:{ISSUER}:{jti}"
+            ok = _lives(instance_b.pttl(ttl_key), max(1.0, claims["exp"] + LEEWAY - NOW))
+            report.expect(
+                ok, story + ("" if ok else f" ({_ttl_text(instance_b.ttl(ttl_key))})"), *TTL_HINT
+            )
 
     other_token = _claims("lesson-07-c", 1_700_000_601)
     other_issuer = _claims("lesson-07-a", 1_700_000_601, issuer="another-issuer")

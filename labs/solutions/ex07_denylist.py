@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+LEEWAY = 5  # seconds after exp that the instances still accept a token (clock skew)
+
 
 def revoke(store: Any, claims: dict[str, Any], now: float) -> None:
-    """Denylist the token until it would have expired anyway (at least 1 s)."""
-    seconds = max(1, math.ceil(claims["exp"] - now))
+    """Denylist the token until no instance accepts it anyway (at least 1 s)."""
+    seconds = max(1, math.ceil(claims["exp"] + LEEWAY - now))
     store.set(f"denylist:{claims['iss']}:{claims['jti']}", "revoked", ex=seconds)
 
 

@@ -26,12 +26,37 @@ def test_check_fails_on_the_stored_starter() -> None:
 def test_check_passes_on_the_solution() -> None:
     report = check_denylist(revoke, is_revoked)
     assert report.passed
-    assert len(report.lines) == 6 and all(line.ok for line in report.lines)
+    assert len(report.lines) == 8 and all(line.ok for line in report.lines)
 
 
-def test_check_passes_on_the_apps_own_functions_without_leeway() -> None:
+def test_check_passes_on_the_apps_own_functions_with_its_leeway() -> None:
+    report = check_denylist(lambda s, c, now: app_revoke(s, c, now, leeway=5), app_is_revoked)
+    assert report.passed, report.text()
+
+
+def test_check_passes_right_answers_written_differently() -> None:
+    def in_milliseconds(store, claims, now):  # px, to the millisecond: not rounded up
+        store.set(key(claims), "1", px=max(1000, math.ceil((claims["exp"] + 5 - now) * 1000)))
+
+    def with_int_plus_one(store, claims, now):  # rounds up where the time is not whole
+        store.set(key(claims), claims["sub"], ex=max(1, int(claims["exp"] + 5 - now) + 1))
+
+    for right in (in_milliseconds, with_int_plus_one):
+        assert check_denylist(right, is_revoked).passed, right.__name__
+
+
+def test_check_fails_an_entry_that_ends_at_exp_and_ignores_the_leeway() -> None:
+    # the token would be accepted again for its last seconds, by every instance
     report = check_denylist(lambda s, c, now: app_revoke(s, c, now, leeway=0), app_is_revoked)
-    assert report.passed
+    assert not report.passed and "600.4 s left + 5 s of leeway" in report.text()
+
+
+def test_check_fails_a_ttl_without_a_floor_for_a_logout_inside_the_leeway() -> None:
+    def no_floor(store, claims, now):
+        store.set(key(claims), "1", ex=math.ceil(claims["exp"] + 5 - now))
+
+    report = check_denylist(no_floor, is_revoked)
+    assert not report.passed and "ResponseError" in report.text()  # Redis: invalid expire time
 
 
 def test_check_catches_the_full_ttl_instead_of_the_remaining_lifetime() -> None:
