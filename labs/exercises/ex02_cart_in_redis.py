@@ -7,8 +7,10 @@ field ``user`` and a TTL, exactly as ``labs/apps/stateless_app.py`` stores it.
 
 The check runs the lesson's experiment on the learner's class: two instances, A and B, each
 ``CartService(store)`` with its own connection to one shared Redis, and a round-robin balancer
-sending a user's requests to A, B, A, B, ... Then it restarts an instance, looks inside Redis,
-and checks that nothing the cart wrote lives forever (every key keeps a TTL).
+sending a user's requests to A, B, A, B, ... Then it restarts an instance, lets two instances
+add to one cart at the same moment (deterministically: B's whole add runs right after A's
+first read from Redis, so a read-then-write loses B's item, an atomic change does not), looks
+inside Redis, and checks that nothing the cart wrote lives forever (every key keeps a TTL).
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
         "instances of *this* notebook, but not by two real processes.",
         None,
     ),
+    "atomic": (
+        "Two instances changed the same cart at once: one read the cart, the other added, then "
+        "the first wrote back what it had read, and the other's item was lost. Change the cart "
+        "in Redis in one step, so there is nothing to read first.",
+        "HINCRBY on one field per item adds in one command; a JSON blob or HGET then HSET "
+        "needs a transaction (WATCH/MULTI) or a Lua script",
+    ),
     "ttl": (
         "A key without a TTL lives forever, long after its session expired; and the session "
         "key must keep its TTL and its user.",
@@ -85,6 +94,89 @@ def _fresh_store() -> tuple[Any, Callable[[], Any]]:
         return fakeredis.FakeRedis(server=server, decode_responses=True)
 
     return client(), client
+
+
+READS = frozenset(
+    {"get", "mget", "hget", "hmget", "hgetall", "hvals", "hkeys", "lrange", "smembers", "json"}
+)
+
+
+class Interleaving:
+    """A Redis client that, once armed, runs ``then()`` right after its next read returns:
+    what a second instance's request does when it lands between this one's read and write."""
+
+    def __init__(self, store: Any) -> None:
+        self._store, self._then = store, None
+
+    def arm(self, then: Callable[[], Any]) -> None:
+        self._then = then
+
+    def _fire(self) -> None:
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if name == "pipeline":  # reads in a pipeline return at execute()
+            return lambda *args, **kwargs: _InterleavedPipeline(attribute(*args, **kwargs), self)
+        if name not in READS or not callable(attribute):
+            return attribute
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            value = attribute(*args, **kwargs)
+            self._fire()
+            return value
+
+        return read
+
+
+class _InterleavedPipeline:
+    def __init__(self, pipeline: Any, owner: Interleaving) -> None:
+        self._pipeline, self._owner = pipeline, owner
+
+    def __enter__(self) -> _InterleavedPipeline:
+        self._pipeline.__enter__()
+        return self
+
+    def __exit__(self, *problem: Any) -> Any:
+        return self._pipeline.__exit__(*problem)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        value = self._pipeline.execute(*args, **kwargs)
+        self._owner._fire()
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
+
+
+def _race(report: CheckReport, cart_service: Callable[[Any], Any], connect: Any) -> None:
+    """Two instances add to bob's cart at the same moment: both items must count."""
+    bob = SESSIONS["bob"]
+    first, second = Interleaving(connect()), connect()
+    built = report.attempt(
+        "start two instances for the race",
+        lambda: (cart_service(first), cart_service(second)),
+        *HINTS["start"],
+    )
+    if built is None:
+        return
+    on_a, on_b = built
+    first.arm(lambda: on_b.add_item(bob, "mug", 3))
+    story = "A and B add to bob's cart at the same moment (2 and 3 mugs)"
+    ran, _ = _run(report, story, lambda: on_a.add_item(bob, "mug", 2), HINTS["atomic"])
+    if not ran:
+        return
+    # A's add read nothing from Redis (nothing to interleave with): B adds right after it
+    ran, _ = _run(report, "B's add", first._fire, HINTS["atomic"])
+    if not ran:
+        return
+    ran, got = _run(report, "bob looks at the cart", lambda: on_b.get_cart(bob), HINTS["atomic"])
+    if ran:
+        ok = got.get("mug") == 5 if isinstance(got, dict) else False
+        lost = "" if ok else f" (got {got!r}: one add was lost)"
+        report.expect(ok, f"{story}: both count, 5 mugs{lost}", *HINTS["atomic"])
 
 
 def _snapshot(store: Any) -> dict[str, Any]:
@@ -168,6 +260,7 @@ def _experiment(report: CheckReport, cart_service: Callable[[Any], Any]) -> None
             wrong = "" if seen == STEPS[-2][5] else f" (got {seen!r})"
             message = f"a new instance C (a restart, a scale-out) sees alice's cart{wrong}"
             report.expect(seen == STEPS[-2][5], message, *HINTS["shared"])
+    _race(report, cart_service, connect)
     _check_ttls(report, store)
     if started:
         store.flushdb()

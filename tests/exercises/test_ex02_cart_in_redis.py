@@ -74,7 +74,7 @@ class CartKeyWithoutTTL:
 
 
 class CartKeyWithTheSessionsTTL(CartKeyWithoutTTL):
-    """The same, done right: the cart key expires with its session."""
+    """The same with the session's TTL, but still GET, change, SET: not atomic."""
 
     def add_item(self, session_id, sku, qty):
         cart = super().add_item(session_id, sku, qty)
@@ -142,8 +142,68 @@ def test_a_module_level_dict_is_caught_twice() -> None:
     assert any(p.startswith("once Redis forgets the cart") for p in problems)
 
 
-def test_a_separate_cart_key_with_the_sessions_ttl_passes() -> None:
-    report = check_cart_in_redis(CartKeyWithTheSessionsTTL)
+class HashGetThenSet(ReturnsStrings):
+    """One field per item in the session's hash, but HGET, add, HSET: not atomic."""
+
+    def add_item(self, session_id, sku, qty):
+        key = f"session:{session_id}"
+        current = int(self.store.hget(key, f"item:{sku}") or 0)
+        self.store.hset(key, f"item:{sku}", current + qty)
+        return self.get_cart(session_id)
+
+    def get_cart(self, session_id):
+        return {k: int(v) for k, v in super().get_cart(session_id).items()}
+
+
+class CartHashWithTheSessionsTTL:
+    """Right, differently: a cart hash of its own, HINCRBY, and the session's TTL."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def add_item(self, session_id, sku, qty):
+        key = f"cart:{session_id}"
+        self.store.hincrby(key, sku, qty)
+        self.store.expire(key, self.store.ttl(f"session:{session_id}"))
+        return self.get_cart(session_id)
+
+    def get_cart(self, session_id):
+        return {sku: int(q) for sku, q in self.store.hgetall(f"cart:{session_id}").items()}
+
+
+class JsonInATransaction(CartKeyWithTheSessionsTTL):
+    """Right, differently: the JSON read-modify-write, made safe by WATCH/MULTI/EXEC."""
+
+    def add_item(self, session_id, sku, qty):
+        import redis
+
+        key, session = f"cart:{session_id}", f"session:{session_id}"
+        while True:
+            with self.store.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    cart = json.loads(pipe.get(key) or "{}")
+                    cart[sku] = cart.get(sku, 0) + qty
+                    pipe.multi()
+                    pipe.set(key, json.dumps(cart), ex=self.store.ttl(session))
+                    pipe.execute()
+                    return cart
+                except redis.WatchError:
+                    continue
+
+
+@pytest.mark.parametrize("attempt", [CartKeyWithTheSessionsTTL, HashGetThenSet])
+def test_a_read_then_write_loses_a_concurrent_add(attempt: type) -> None:
+    report = check_cart_in_redis(attempt)
+    assert not report.passed
+    [problem] = failed(report)  # everything else about them is right
+    assert "both count, 5 mugs" in problem and "one add was lost" in problem
+    assert "HINCRBY" in report.code_hint
+
+
+@pytest.mark.parametrize("attempt", [CartHashWithTheSessionsTTL, JsonInATransaction])
+def test_right_carts_written_differently_pass(attempt: type) -> None:
+    report = check_cart_in_redis(attempt)
     assert report.passed, report.text()
 
 
