@@ -24,6 +24,20 @@ def _show(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
+def _ask(
+    report: CheckReport,
+    mean_response: Callable[[float, float], float],
+    lam: float,
+    mu: float,
+    hint: tuple[str, str],
+) -> tuple[bool, object]:
+    """``(True, answer)`` when ``mean_response(lam, mu)`` returned, ``(False, None)`` when it
+    raised (then the report already says so)."""
+    before = len(report.lines)
+    got = report.attempt(f"mean_response({lam}, {mu})", lambda: mean_response(lam, mu), *hint)
+    return len(report.lines) == before, got
+
+
 def check_mean_response(mean_response: Callable[[float, float], float]) -> CheckReport:
     """Check ``mean_response(arrival_rate, service_rate)`` against the M/M/1 formula."""
     report = CheckReport("Exercise 00 · M/M/1 mean response time")
@@ -32,33 +46,21 @@ def check_mean_response(mean_response: Callable[[float, float], float]) -> Check
         "as the spare capacity μ − λ shrinks (lesson 00's theory cell says how).",
         "return 1 / (service_rate - arrival_rate)",
     )
-    for lam, mu, expected in CASES:
-        before = len(report.lines)
-        got = report.attempt(
-            f"mean_response({lam}, {mu})", lambda lam=lam, mu=mu: mean_response(lam, mu), *hint
-        )
-        if len(report.lines) > before:  # it raised; the failure is already reported
-            continue
-        ok = isinstance(got, int | float) and math.isclose(got, expected, rel_tol=1e-9)
-        report.expect(
-            ok, f"mean_response({lam}, {mu}) = {expected:.4g} (yours: {_show(got)})", *hint
-        )
     overload_hint = (
         "When requests arrive at least as fast as they are served, the queue never empties: "
         "the mean time in the system is infinite, whatever the formula gives.",
         "if arrival_rate >= service_rate: return math.inf",
     )
-    for lam, mu, what in OVERLOADED:
-        before = len(report.lines)
-        got = report.attempt(
-            f"mean_response({lam}, {mu})",
-            lambda lam=lam, mu=mu: mean_response(lam, mu),
-            *overload_hint,
-        )
-        if len(report.lines) == before:
-            report.expect(
-                got == math.inf,
-                f"{what} (λ = {lam:g}, μ = {mu:g}) gives math.inf (yours: {_show(got)})",
-                *overload_hint,
-            )
+    cases = [
+        (lam, mu, expected, f"mean_response({lam}, {mu}) = {expected:.4g}", hint)
+        for lam, mu, expected in CASES
+    ] + [
+        (lam, mu, math.inf, f"{what} (λ = {lam:g}, μ = {mu:g}) gives math.inf", overload_hint)
+        for lam, mu, what in OVERLOADED
+    ]
+    for lam, mu, expected, claim, case_hint in cases:
+        ran, got = _ask(report, mean_response, lam, mu, case_hint)
+        if ran:  # (when it raised, the failure is already reported); isclose(inf, inf) holds
+            ok = isinstance(got, int | float) and math.isclose(got, expected, rel_tol=1e-9)
+            report.expect(ok, f"{claim} (yours: {_show(got)})", *case_hint)
     return report.show()
