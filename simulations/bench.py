@@ -9,8 +9,8 @@ Printed as a table (or one JSON object with ``--json``), each with its budget an
   idiomatic bare-SimPy models (a ``Store`` per instance; SimPy's Bank style, a ``Resource``
   request per customer) are timed beside them for context only: a baseline slower than the
   engine proves nothing. Measured at 200,000 requests, 4 instances, load 0.9, median of 7
-  interleaved runs (``--requests``, ``--repeat``). Both models' mean response times over those
-  runs must agree within their 95% interval: they simulate the same system (with different
+  interleaved runs (``--requests``, ``--repeat``). The 95% intervals of both models' mean
+  response times over those runs must overlap: they simulate the same system (with different
   random numbers: the engine draws its own in numpy blocks, which is part of its speed).
 * **cost vs N**: CPU time per simulated request at 4, 400 and 4,000 instances (load 0.9, 100
   requests per instance, 10 users per instance, the set-up of instances and hash rings not

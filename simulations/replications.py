@@ -67,6 +67,14 @@ def replicate(
     """``run(scenario)`` ``replications`` times with independent seeds, merged (see the module
     docstring); with 1 replication, exactly ``run(scenario)``."""
     ReplicationSettings(replications)
+    requests = getattr(scenario, "requests", None)
+    if isinstance(requests, int):  # R runs are R times the work of one
+        knobs.work_limit(
+            "requests over all replications",
+            replications * requests,
+            knobs.MAX_REQUESTS,
+            "replications or requests",
+        )
     if replications == 1:
         return run(scenario)
     results = [

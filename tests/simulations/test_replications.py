@@ -124,6 +124,9 @@ def test_the_command_line_reports_replications_and_refuses_them_where_they_do_no
     assert main(["balance", "--requests", "100", "--warmup", "100"]) == 2
     assert "warmup must be below the 100 requests" in capsys.readouterr().err
     assert main(["crashes", "--replications", "2"]) == 2  # its events cannot be averaged
+    capsys.readouterr()
+    assert main(["balance", "--requests", "1500000", "--replications", "2"]) == 2
+    assert "3,000,000 requests over all replications" in capsys.readouterr().err
 
 
 def test_the_warm_up_leaves_out_exactly_the_first_requests() -> None:
