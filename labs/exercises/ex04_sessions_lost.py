@@ -8,6 +8,7 @@ die at once? The check compares the answer with hand-worked cases, then with the
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 from labs.checking import CheckReport
@@ -34,7 +35,8 @@ HINT = (
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A real number: an int, a float, a ``Fraction(k, n)``, numpy's; not True or False."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
@@ -47,7 +49,7 @@ def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
         )
         if len(report.lines) > before:
             continue
-        ok = _is_number(got) and abs(got - expected) < 1e-9
+        ok = _is_number(got) and abs(float(got) - expected) < 1e-9
         report.expect(ok, f"{story} → {expected:g} (yours: {got!r})", *HINT)
     if not report.passed:
         return report.show()
@@ -61,7 +63,7 @@ def check_fraction_lost(fraction_lost: Predictor) -> CheckReport:
             users=USERS,
         )
         simulated = result.sessions_lost / result.sessions_at_crash
-        predicted = fraction_lost(store, instances, crashed)
+        predicted = float(fraction_lost(store, instances, crashed))  # a Fraction formats too
         report.expect(
             abs(predicted - simulated) <= TOLERANCE,
             f"simulation, {store}, {crashed} of {instances} crash: {result.sessions_lost} of "

@@ -38,3 +38,30 @@ def test_bad_answers_are_reported_not_raised() -> None:
     assert not crashing.passed and "ZeroDivisionError" in crashing.text()
     wrong_type = check_fraction_lost(lambda store, instances, crashed: "a quarter")
     assert not wrong_type.passed and "'a quarter'" in wrong_type.text()
+
+
+def test_right_answers_written_differently_pass() -> None:
+    from fractions import Fraction
+
+    def as_fraction(store, instances, crashed):
+        return Fraction(crashed, instances) if store == "memory" else Fraction(0)
+
+    def by_counting_users(store, instances, crashed):  # 600 users spread evenly, then count
+        if store == "shared" or not instances:
+            return 0
+        users_per_instance = 600 / instances
+        return crashed * users_per_instance / 600
+
+    for right in (as_fraction, by_counting_users):
+        assert check_fraction_lost(right).passed, right.__name__
+
+
+def test_plausible_wrong_answers_fail() -> None:
+    wrong = [
+        lambda store, n, k: k / n,  # forgets that a shared store keeps them
+        lambda store, n, k: 1 / n if store == "memory" else 0.0,  # one instance, whatever k
+        lambda store, n, k: k / (n - k) if store == "memory" and n > k else 0.0,  # over survivors
+        lambda store, n, k: (k > 0) * 1.0 if store == "memory" else 0.0,  # all or nothing
+    ]
+    for answer in wrong:
+        assert not check_fraction_lost(answer).passed
