@@ -74,3 +74,14 @@ def test_a_numpy_index_is_an_instance_index() -> None:
 
     report = check_policy(lambda queue_lengths, rng: np.argmin(queue_lengths))
     assert report.passed, report.text()
+
+
+def test_blind_and_backwards_policies_fail() -> None:
+    def longest(queue_lengths, rng):  # the busiest instance: worse than random
+        return queue_lengths.index(max(queue_lengths))
+
+    def uniform(queue_lengths, rng):  # random itself is not "clearly better than random"
+        return int(rng.random() * len(queue_lengths))
+
+    for wrong in (longest, uniform):
+        assert not check_policy(wrong).passed, wrong.__name__

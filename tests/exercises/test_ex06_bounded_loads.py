@@ -56,3 +56,12 @@ def test_check_reports_instead_of_raising() -> None:
     report = check_choose_instance(broken)
     assert not report.passed
     assert "KeyError" in report.text()
+
+
+def test_right_answers_written_differently_pass() -> None:
+    def with_next_and_strict_less(ring_order, connections, epsilon):
+        average = (sum(connections) + 1) / len(connections)
+        capacity = math.ceil(round((1 + epsilon) * average, 9))
+        return next(i for i in ring_order if connections[i] < capacity)
+
+    assert check_choose_instance(with_next_and_strict_less).passed
