@@ -95,10 +95,12 @@ class HashRing:
     def add(self, *nodes: Hashable) -> None:
         """Put each node's virtual points on the circle (the other nodes' points do not move);
         several at once cost one sort, not one each."""
+        present = set(self._nodes)
         for node in nodes:
-            if node in self._nodes:
+            if node in present:
                 raise ValueError(f"node {node!r} is already on the ring")
-            self._nodes.append(node)
+            present.add(node)
+        self._nodes.extend(nodes)
         points = [(stable_hash(f"{node}#{v}"), node) for node in nodes for v in range(self.vnodes)]
         merged = sorted([*zip(self._points, self._owners, strict=True), *points], key=_point)
         self._points = [point for point, _ in merged]
