@@ -22,7 +22,7 @@ CHECKS = [
     ("00_start_here.ipynb", "ex00_response_time", "check_mean_response", ["mean_response"]),
     ("02_externalize_state.ipynb", "ex02_cart_in_redis", "check_cart_in_redis", ["CartService"]),
     ("03_load_balancing.ipynb", "ex03_write_a_policy", "check_policy", ["my_policy"]),
-    ("04_crashes.ipynb", "ex04_sessions_lost", "check_fraction_lost", ["fraction_lost"]),
+    ("04_crashes.ipynb", "ex04_crash_cost", "check_requests_lost", ["requests_lost"]),
     (
         "05_autoscaling_and_deploys.ipynb",
         "ex05_hpa_rule",
