@@ -7,8 +7,9 @@ code is reported as a failed line, so the notebook keeps going.
 
 Hints come in two tiers. The first failure of a check shows the *idea* (``hint``);
 the code-level hint (``code_hint``) appears only from the second failed attempt in
-the same session, or when asked for (``report.closer_hint()``). So a lesson's stored
-output, one run on the starter code, never prints the solution.
+the same session, or when asked for (``check_...(..., hint=True)``, or
+``report.closer_hint()``). So a lesson's stored output, one run on the starter code,
+never prints the solution.
 
     def check_spot_the_state(answer) -> CheckReport:
         report = CheckReport("Spot the state")
@@ -47,6 +48,7 @@ class CheckReport:
     lines: list[CheckLine] = field(default_factory=list)
     hint: str | None = None
     code_hint: str | None = None
+    closer: bool = False  # show the code-level hint at once (a check's ``hint=True``)
     attempt_number: int = 0  # which failed attempt this report is (set by show())
 
     @property
@@ -93,7 +95,7 @@ class CheckReport:
             body.append("  ✗ nothing was checked (did the code run?)")
         if not self.passed and self.hint:
             body.append(f"  Hint: {self.hint}")
-            if self.code_hint and self.attempt_number >= 2:
+            if self.code_hint and (self.closer or self.attempt_number >= 2):
                 body.append(f"  Closer hint: {self.code_hint}")
             elif self.code_hint:
                 body.append(

@@ -38,9 +38,11 @@ def _ask(
     return len(report.lines) == before, got
 
 
-def check_mean_response(mean_response: Callable[[float, float], float]) -> CheckReport:
+def check_mean_response(
+    mean_response: Callable[[float, float], float], *, hint: bool = False
+) -> CheckReport:
     """Check ``mean_response(arrival_rate, service_rate)`` against the M/M/1 formula."""
-    report = CheckReport("Exercise 00 · M/M/1 mean response time")
+    report = CheckReport("Exercise 00 · M/M/1 mean response time", closer=hint)
     hint = (
         "The busier the server, the longer the wait: a request's mean time in the system grows "
         "as the spare capacity μ − λ shrinks (lesson 00's theory cell says how).",

@@ -151,9 +151,9 @@ def _numbers(answer: object) -> set[int] | None:
     return numbers
 
 
-def check_spot_the_state(answer: object) -> CheckReport:
+def check_spot_the_state(answer: object, *, hint: bool = False) -> CheckReport:
     """Check the set of snippets that keep state on the instance; explain every miss."""
-    report = CheckReport("Exercise 01 · Spot the state")
+    report = CheckReport("Exercise 01 · Spot the state", closer=hint)
     numbers = _numbers(answer)
     if numbers is None:
         report.expect(

@@ -209,9 +209,9 @@ def _run(
     return len(report.lines) == lines, _as_cart(value)
 
 
-def check_cart_in_redis(cart_service: Callable[[Any], Any]) -> CheckReport:
+def check_cart_in_redis(cart_service: Callable[[Any], Any], *, hint: bool = False) -> CheckReport:
     """Run two instances of ``cart_service`` behind round robin on one Redis; report ✓/✗."""
-    report = CheckReport("Exercise 02 · Move the cart from memory to Redis")
+    report = CheckReport("Exercise 02 · Move the cart from memory to Redis", closer=hint)
     report.attempt("the check", lambda: _experiment(report, cart_service), *HINTS["shared"])
     return report.show()
 

@@ -38,10 +38,12 @@ def _mean(policy: object) -> float:
     return result.mean_response
 
 
-def check_policy(my_policy: Callable[[list[int], random.Random], int]) -> CheckReport:
+def check_policy(
+    my_policy: Callable[[list[int], random.Random], int], *, hint: bool = False
+) -> CheckReport:
     """Run ``my_policy`` in the lesson's simulation; compare it with random, least connections
     and the theory."""
-    report = CheckReport("Exercise 03 · Write a load-balancing policy")
+    report = CheckReport("Exercise 03 · Write a load-balancing policy", closer=hint)
     hint_index = "Return an int between 0 and len(queue_lengths) − 1: the chosen instance."
     for lengths in SAMPLES:
         before = len(report.lines)

@@ -43,9 +43,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_requests_lost(requests_lost: Predictor) -> CheckReport:
+def check_requests_lost(requests_lost: Predictor, *, hint: bool = False) -> CheckReport:
     """Check ``requests_lost`` on worked cases, then against crashes in the simulation."""
-    report = CheckReport("Exercise 04 · How many requests does a crash cost?")
+    report = CheckReport("Exercise 04 · How many requests does a crash cost?", closer=hint)
     for load, rerouted, expected, story in CASES:
         before = len(report.lines)
         got = report.attempt(

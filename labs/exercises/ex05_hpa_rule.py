@@ -37,9 +37,9 @@ HINT = (
 )
 
 
-def check_desired_replicas(desired_replicas: Rule) -> CheckReport:
+def check_desired_replicas(desired_replicas: Rule, *, hint: bool = False) -> CheckReport:
     """Check the learner's HPA rule on worked cases, then on noisy readings near the target."""
-    report = CheckReport("Exercise 05 · The autoscaler's rule")
+    report = CheckReport("Exercise 05 · The autoscaler's rule", closer=hint)
     for current, metric, target, tolerance, expected, story in CASES:
         before = len(report.lines)
         got = report.attempt(

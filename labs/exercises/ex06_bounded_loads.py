@@ -44,9 +44,9 @@ def _capacity(connections: list[int], epsilon: float) -> int:
     return math.ceil((1 + epsilon) * (sum(connections) + 1) / len(connections))
 
 
-def check_choose_instance(choose_instance: Chooser) -> CheckReport:
+def check_choose_instance(choose_instance: Chooser, *, hint: bool = False) -> CheckReport:
     """Check ``choose_instance`` on hand-made cases, then on a long random run."""
-    report = CheckReport("Exercise 06 · consistent hashing with bounded loads")
+    report = CheckReport("Exercise 06 · consistent hashing with bounded loads", closer=hint)
     for order, connections, epsilon, expected, story in CASES:
         before = len(report.lines)
         got = report.attempt(

@@ -64,9 +64,9 @@ def _ttl_text(ttl: int) -> str:
     return {-2: "there is no entry", -1: "yours never expires"}.get(ttl, f"yours: {ttl} s")
 
 
-def check_denylist(revoke: Revoke, is_revoked: IsRevoked) -> CheckReport:
+def check_denylist(revoke: Revoke, is_revoked: IsRevoked, *, hint: bool = False) -> CheckReport:
     """Check ``revoke`` and ``is_revoked`` against a fresh store shared by two 'instances'."""
-    report = CheckReport("Exercise 07 · a denylist for logout")
+    report = CheckReport("Exercise 07 · a denylist for logout", closer=hint)
     server = fakeredis.FakeServer()
     instance_a = fakeredis.FakeRedis(server=server, decode_responses=True)
     instance_b = fakeredis.FakeRedis(server=server, decode_responses=True)

@@ -77,3 +77,13 @@ def test_a_passing_report_counts_no_attempt_and_shows_no_hint(
     report = CheckReport("demo")
     report.expect(True, "fine", "idea", "code")
     assert "Hint" not in report.show().text() and checking.FAILED_ATTEMPTS["demo"] == 0
+
+
+@pytest.mark.parametrize("lesson, module, function, names", CHECKS, ids=lambda v: str(v)[:12])
+def test_hint_true_asks_for_the_code_level_hint_at_once(
+    lesson: str, module: str, function: str, names: list[str]
+) -> None:
+    check = getattr(importlib.import_module(f"labs.exercises.{module}"), function)
+    starter = run_starter(lesson)
+    report = check(*(starter[name] for name in names), hint=True)
+    assert f"Closer hint: {report.code_hint}" in report.text()
