@@ -23,6 +23,7 @@ repr), so a check cell is just ``check_spot_the_state(answer)``; tests read
 
 from __future__ import annotations
 
+import numbers
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,12 @@ from typing import Any
 # Failed attempts per check (by title) in this Python session: the second one earns a
 # code-level hint. A fresh kernel (and every stored lesson) starts at zero.
 FAILED_ATTEMPTS: Counter[str] = Counter()
+
+
+def is_number(value: object) -> bool:
+    """A real number as a learner may write one: an int, a float, a ``Fraction``, numpy's;
+    not True or False (checks judge the value, not the spelling)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass

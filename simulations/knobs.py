@@ -165,11 +165,13 @@ def declared(kind: type) -> dict[str, tuple[dataclasses.Field, Knob]]:
 # One check per kind, so a value is refused the same way from Python, the CLI and a widget.
 
 
-def _is_int(value: Any) -> bool:
+def is_whole(value: Any) -> bool:
+    """A whole number (an int, numpy's), not True or False."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
+    """A real number (int, float, Fraction, numpy's), not True or False."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -195,7 +197,7 @@ def _in_bounds(value: float, knob: Knob) -> bool:
 
 
 def _check_number(name: str, value: Any, knob: Knob, whole: bool) -> None:
-    ok = _is_int(value) if whole else _is_real(value) and math.isfinite(value)
+    ok = is_whole(value) if whole else is_real(value) and math.isfinite(value)
     what = "a whole number" if whole else "a finite number"
     if ok and _in_bounds(value, knob):
         if value == 0 or MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE or whole:
@@ -218,7 +220,7 @@ def check_value(name: str, value: Any, knob: Knob) -> None:
     elif knob.kind == "number":
         _check_number(name, value, knob, whole=False)
     elif knob.kind == "seed":
-        if not _is_int(value):
+        if not is_whole(value):
             raise ValueError(f"{name} must be a whole number, got {value!r}")
     elif knob.kind == "choice":
         named = isinstance(value, str) or not knob.objects  # else an object the model checks
@@ -228,7 +230,7 @@ def check_value(name: str, value: Any, knob: Knob) -> None:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False, got {value!r}")
     elif knob.kind == "times":
-        moments = (value,) if _is_real(value) else value
+        moments = (value,) if is_real(value) else value
         if not isinstance(moments, tuple | list):
             raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}")
         for moment in moments:
@@ -239,7 +241,7 @@ def check_value(name: str, value: Any, knob: Knob) -> None:
 
 def parse_amount(name: str, value: Any) -> int | str:
     """A whole number ≥ 0, or a percentage ``"N%"`` with N a whole number ≥ 0."""
-    if _is_int(value) and value >= 0:
+    if is_whole(value) and value >= 0:
         return int(value)
     text = value.strip() if isinstance(value, str) else ""
     if text.isdigit():
@@ -259,7 +261,7 @@ def check(scenario: Any) -> None:
             object.__setattr__(scenario, name, parse_amount(name, value))
         elif knob.kind == "times":
             check_value(name, value, knob)
-            moments = (value,) if _is_real(value) else value
+            moments = (value,) if is_real(value) else value
             object.__setattr__(scenario, name, tuple(sorted(float(v) for v in moments)))
         else:
             check_value(name, value, knob)

@@ -112,14 +112,14 @@ def merge(results: Sequence[dict[str, Any]], settings: dict[str, Any]) -> dict[s
 
 def _combine(key: str, values: list[Any]) -> Any:
     present = [value for value in values if value is not None]
-    if len(present) == len(values) and all(_is_count(value) for value in values):
+    if len(present) == len(values) and all(knobs.is_whole(value) for value in values):
         return sum(values)  # a count: how many over all replications
     if all(value == values[0] for value in values):
         return values[0]
     if all(isinstance(value, str) for value in present):
         return present[0]  # a warning some replications gave: say it once
     if len(present) == len(values):
-        if all(_is_number(value) for value in values):
+        if all(knobs.is_real(value) for value in values):
             return math.fsum(values) / len(values)
         if all(isinstance(value, list) for value in values) and _same_length(values):
             return [_combine(key, list(column)) for column in zip(*values, strict=True)]
@@ -198,14 +198,6 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
 
 def _varies(results: Sequence[dict[str, Any]], key: str) -> bool:
     return any(result[key] != results[0][key] for result in results)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _same_length(lists: list[list[Any]]) -> bool:

@@ -111,7 +111,8 @@ class Interleaving:
     def arm(self, then: Callable[[], Any]) -> None:
         self._then = then
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """Run ``then()`` now if it has not run yet."""
         then, self._then = self._then, None
         if then is not None:
             then()
@@ -125,7 +126,7 @@ class Interleaving:
 
         def read(*args: Any, **kwargs: Any) -> Any:
             value = attribute(*args, **kwargs)
-            self._fire()
+            self.fire()
             return value
 
         return read
@@ -144,7 +145,7 @@ class _InterleavedPipeline:
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         value = self._pipeline.execute(*args, **kwargs)
-        self._owner._fire()
+        self._owner.fire()
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -169,7 +170,7 @@ def _race(report: CheckReport, cart_service: Callable[[Any], Any], connect: Any)
     if not ran:
         return
     # A's add read nothing from Redis (nothing to interleave with): B adds right after it
-    ran, _ = _run(report, "B's add", first._fire, HINTS["atomic"])
+    ran, _ = _run(report, "B's add", first.fire, HINTS["atomic"])
     if not ran:
         return
     ran, got = _run(report, "bob looks at the cart", lambda: on_b.get_cart(bob), HINTS["atomic"])

@@ -10,10 +10,9 @@ simulation measured, and compares.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
-from labs.checking import CheckReport
+from labs.checking import CheckReport, is_number
 from simulations import run_crashes
 
 Predictor = Callable[[float, bool], float]
@@ -38,11 +37,6 @@ HINT = (
 )
 
 
-def _is_number(value: object) -> bool:
-    """A real number: an int, a float, a ``Fraction``, numpy's; not True or False."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def check_requests_lost(requests_lost: Predictor, *, hint: bool = False) -> CheckReport:
     """Check ``requests_lost`` on worked cases, then against crashes in the simulation."""
     report = CheckReport("Exercise 04 · How many requests does a crash cost?", closer=hint)
@@ -53,7 +47,7 @@ def check_requests_lost(requests_lost: Predictor, *, hint: bool = False) -> Chec
         )
         if len(report.lines) > before:
             continue
-        ok = _is_number(got) and abs(float(got) - expected) < 1e-9
+        ok = is_number(got) and abs(float(got) - expected) < 1e-9
         report.expect(ok, f"{story} → {expected:g} (yours: {got!r})", *HINT)
     if not report.passed:
         return report.show()

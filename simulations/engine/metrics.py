@@ -31,8 +31,7 @@ class Metrics:
     """Collects completions and failures; fires ``done`` once every request is accounted for."""
 
     def __init__(self, env: simpy.Environment, expected: int) -> None:
-        self.expected = expected
-        self.pending = expected  # requests neither served nor failed yet
+        self.pending = expected  # requests neither served nor failed yet: done fires at 0
         self.recorded: list[array[float]] = []  # every instance's response times
         self.failed = 0
         self.done = env.event()

@@ -1,6 +1,7 @@
 """Lesson 00's check fails on the starter as stored in the notebook and passes on the solution."""
 
 import math
+from fractions import Fraction
 
 from notebook_cells import run_starter
 
@@ -53,6 +54,7 @@ WRONG = [
 RIGHT = [
     lambda lam, mu: float("inf") if lam >= mu else 1.0 / (mu - lam),
     lambda lam, mu: (1 / mu) / (1 - lam / mu) if lam < mu else math.inf,  # S / (1 − ρ)
+    lambda lam, mu: 1 / (Fraction(mu) - Fraction(lam)) if lam < mu else math.inf,  # exact
 ]
 
 

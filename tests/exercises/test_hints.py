@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections import Counter
 
 import pytest
 from notebook_cells import NOTEBOOKS, run_starter
@@ -41,9 +40,8 @@ def check_on_starter(lesson: str, module: str, function: str, names: list[str]) 
 
 @pytest.mark.parametrize("lesson, module, function, names", CHECKS, ids=lambda v: str(v)[:12])
 def test_the_first_failure_gives_the_idea_and_the_second_the_code(
-    monkeypatch: pytest.MonkeyPatch, lesson: str, module: str, function: str, names: list[str]
+    lesson: str, module: str, function: str, names: list[str]
 ) -> None:
-    monkeypatch.setattr(checking, "FAILED_ATTEMPTS", Counter())
     first = check_on_starter(lesson, module, function, names)
     assert not first.passed and first.hint and first.code_hint
     assert first.code_hint not in first.text() and "Closer hint" not in first.text()
@@ -55,9 +53,8 @@ def test_the_first_failure_gives_the_idea_and_the_second_the_code(
 
 @pytest.mark.parametrize("lesson, module, function, names", CHECKS, ids=lambda v: str(v)[:12])
 def test_no_stored_check_output_prints_the_code_hint(
-    monkeypatch: pytest.MonkeyPatch, lesson: str, module: str, function: str, names: list[str]
+    lesson: str, module: str, function: str, names: list[str]
 ) -> None:
-    monkeypatch.setattr(checking, "FAILED_ATTEMPTS", Counter())
     code_hint = check_on_starter(lesson, module, function, names).code_hint
     cells = json.loads((NOTEBOOKS / lesson).read_text())["cells"]
     stored = "".join(
@@ -70,10 +67,7 @@ def test_no_stored_check_output_prints_the_code_hint(
     assert code_hint not in stored and "Closer hint" not in stored
 
 
-def test_a_passing_report_counts_no_attempt_and_shows_no_hint(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(checking, "FAILED_ATTEMPTS", Counter())
+def test_a_passing_report_counts_no_attempt_and_shows_no_hint() -> None:
     report = CheckReport("demo")
     report.expect(True, "fine", "idea", "code")
     assert "Hint" not in report.show().text() and checking.FAILED_ATTEMPTS["demo"] == 0
