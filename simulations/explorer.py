@@ -24,7 +24,7 @@ import ipywidgets as widgets
 import matplotlib
 from matplotlib.figure import Figure
 
-from simulations.knobs import declared
+from simulations.knobs import applies, condition, declared
 from simulations.scenarios import SCENARIOS
 
 Result = TypeVar("Result")
@@ -67,13 +67,25 @@ def explorers() -> dict[str, type]:
     return found
 
 
+SHARPNESS = 2  # image pixels per displayed pixel: sharp on a 2x (HiDPI) screen
+
+
+def display_width(figure: Figure) -> int:
+    """The width in CSS pixels an explorer shows ``figure`` at: its inches × its ``dpi`` (a view
+    chooses its size on screen with these two, as for any matplotlib figure)."""
+    return round(figure.get_figwidth() * figure.dpi)
+
+
 def png_bytes(figure: Figure) -> bytes:
-    """``figure`` rendered as a PNG for a screen: glyphs drawn without font hinting (a fifth of
-    a redraw saved; the text looks the same at this size) and the file compressed lightly (it is
-    shown once, not stored)."""
+    """``figure`` rendered as a PNG for a screen, ``SHARPNESS`` times as many pixels wide as it
+    is shown (``display_width``), so it stays crisp where a browser draws one CSS pixel with
+    two; glyphs drawn without font hinting (a fifth of a redraw saved; the text looks the same
+    at this size) and the file compressed lightly (it is shown once, not stored)."""
     png = io.BytesIO()
     with matplotlib.rc_context({"text.hinting": "none"}):
-        figure.savefig(png, format="png", pil_kwargs={"compress_level": 1})
+        figure.savefig(
+            png, format="png", dpi=SHARPNESS * figure.dpi, pil_kwargs={"compress_level": 1}
+        )
     return png.getvalue()
 
 
@@ -105,7 +117,10 @@ class Explorer(ABC, Generic[Result]):
         self.controls = controls
         self.view = view
         keep_redraws_fast(view.figure)
-        self.image = widgets.Image(format="png")
+        self.image = widgets.Image(
+            format="png",
+            layout=widgets.Layout(width=f"{display_width(view.figure)}px", max_width="100%"),
+        )
         self.summary = widgets.HTML()
         for control in self.controls.values():
             control.observe(self.redraw, names="value")
@@ -116,6 +131,17 @@ class Explorer(ABC, Generic[Result]):
         ]
         self.widget = widgets.VBox([*rows, self.summary, self.image])
         self.redraw()
+
+    def grey_out(self, settings: dict[str, Any]) -> None:
+        """Disable each control whose knob does not matter with these ``settings`` (its
+        ``applies`` rule, when the field it names is a control too); its tooltip says why."""
+        fields = declared(self.scenario) if self.scenario is not None else {}
+        for name, control in self.controls.items():
+            knob = fields[name][1] if name in fields else None
+            if knob is None or knob.applies is None or knob.applies[0] not in settings:
+                continue
+            control.disabled = not applies(knob, settings)
+            control.tooltip = f"{knob.help}: applies {condition(knob)}" if control.disabled else ""
 
     @abstractmethod
     def run(self, settings: dict[str, Any]) -> Result:
@@ -132,6 +158,7 @@ class Explorer(ABC, Generic[Result]):
     def redraw(self, change: object = None) -> Result:
         """Run the model with the controls' values and update the summary and the figure."""
         settings = {name: control.value for name, control in self.controls.items()}
+        self.grey_out(settings)
         result = self.run(settings)
         self.image.value = self.draw(result)
         self.summary.value = html_lines(self.describe(result))

@@ -286,6 +286,16 @@ def applies(knob: Knob, settings: dict[str, Any]) -> bool:
     return bool(current) if not values else current in values
 
 
+def condition(knob: Knob) -> str:
+    """Where ``knob`` matters, in words (``""`` when always): "only when policy is sticky"."""
+    if knob.applies is None:
+        return ""
+    other, values = knob.applies
+    where = " or ".join(map(str, values)) if values else "set"
+    because = f": {knob.why}" if knob.why else ""
+    return f"only when {other.replace('_', ' ')} is {where}{because}"
+
+
 def from_arguments(kind: type[Scenario], args: tuple, kwargs: dict) -> Scenario:
     """The scenario a call ``run(*args, **kwargs)`` means: one scenario of ``kind`` given alone,
     or its fields, positionally in their order or by name (``run_balance("random", 4)``)."""

@@ -156,3 +156,27 @@ def test_every_control_setting_redraws_without_an_error(name: str) -> None:
             assert bytes(explorer.image.value[:4]) == PNG, (control_name, value)
             assert explorer.summary.value, (control_name, value)
         control.value = first
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_explorer_images_carry_twice_the_pixels_they_are_shown_at(name: str) -> None:
+    shown = EXPLORERS[name]()
+    width = int(shown.image.layout.width.removesuffix("px"))
+    png = bytes(shown.image.value)
+    natural = int.from_bytes(png[16:20], "big")  # the IHDR chunk: width, then height
+    assert natural == explorer.SHARPNESS * width and width >= 500
+    assert shown.image.layout.max_width == "100%"  # never wider than the notebook
+
+
+def test_a_control_that_does_not_apply_is_disabled_and_says_why() -> None:
+    sticky = EXPLORERS["sticky"]()
+    sticky.controls["policy"].value = "sticky"
+    epsilon = sticky.controls["epsilon"]
+    assert epsilon.disabled and "only when policy is bounded_load" in epsilon.tooltip
+    sticky.controls["policy"].value = "bounded_load"
+    assert not epsilon.disabled and epsilon.tooltip == ""
+    jwt = EXPLORERS["jwt"]()
+    jwt.controls["revocation"].value = "denylist"
+    assert not jwt.controls["denylist_delay"].disabled
+    jwt.controls["revocation"].value = "none"
+    assert jwt.controls["denylist_delay"].disabled
