@@ -25,7 +25,9 @@ The public API (what notebooks and exercise checks may import from here):
 * sticky sessions and hot spots (lesson 06): ``run_sticky`` → ``StickyResult``;
   ``compare_sticky``; ``STICKY_POLICIES``; ``UserActivity`` (Zipf/Pareto users); ``HashRing``,
   ``BoundedLoadRing``, ``bounded_load_choice`` (consistent hashing with bounded loads);
-* JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``;
+* a shared store's cost and incidents (lesson 02): ``run_store`` → ``StoreResult``;
+  ``replicate_store``; ``expected_response_ms`` (a tandem of M/M/1 queues);
+* JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``; ``replicate_jwt``;
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -108,6 +110,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "simulations.scenarios.jwt.model": (
         "JwtResult",
         "JwtScenario",
+        "replicate_jwt",
         "run_jwt",
         "ttl_tradeoff",
     ),
@@ -116,6 +119,13 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "SessionMissScenario",
         "miss_rate_by_instances",
         "session_miss_rate",
+    ),
+    "simulations.scenarios.store.model": (
+        "StoreResult",
+        "StoreScenario",
+        "expected_response_ms",
+        "replicate_store",
+        "run_store",
     ),
     "simulations.scenarios.sticky.model": (
         "STICKY_POLICIES",
@@ -176,6 +186,8 @@ def _module(home: str) -> Any:
         from simulations.scenarios.jwt import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
+    elif home == "simulations.scenarios.store.model":
+        from simulations.scenarios.store import model as module
     elif home == "simulations.scenarios.sticky.model":
         from simulations.scenarios.sticky import model as module
     elif home == "simulations.scenarios.sticky.users":
@@ -243,6 +255,8 @@ __all__ = [
     "Sticky",
     "StickyResult",
     "StickyScenario",
+    "StoreResult",
+    "StoreScenario",
     "Theory",
     "UserActivity",
     "Workload",
@@ -253,6 +267,7 @@ __all__ = [
     "compare_stores",
     "desired_replicas",
     "erlang_c",
+    "expected_response_ms",
     "exponential_sojourn_percentile",
     "make_policy",
     "mean_interval",
@@ -265,6 +280,8 @@ __all__ = [
     "random_routing_mean_response",
     "replicate",
     "replicate_balance",
+    "replicate_jwt",
+    "replicate_store",
     "replication_seeds",
     "round_robin_mean_response",
     "run_autoscale",
@@ -274,6 +291,7 @@ __all__ = [
     "run_jwt",
     "run_sessions",
     "run_sticky",
+    "run_store",
     "session_miss_rate",
     "stable_hash",
     "sticky_mean_response",

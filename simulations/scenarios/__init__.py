@@ -16,6 +16,7 @@ command list shows, read without loading the model.
 
 SCENARIOS = (
     "session_miss",  # lesson 01: what is state
+    "store",  # lesson 02: externalize state (and lesson 12: its price)
     "balance",  # lesson 03: load balancing
     "crashes",  # lesson 04: crashes
     "autoscale",  # lesson 05: autoscaling

@@ -79,6 +79,7 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
     # every scenario with a widget.py names its explorer, in lesson order
     assert list(EXPLORERS) == [
         "session_miss",
+        "store",
         "balance",
         "crashes",
         "autoscale",

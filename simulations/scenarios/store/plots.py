@@ -1,0 +1,124 @@
+"""Figures for lesson 02: what a shared store costs per request, and a store incident over time.
+
+Functions take the model's results and return matplotlib figures without showing them; a
+notebook cell ends with ``plt.show()``. Figures stay within 9 × 4 inches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from simulations.scenarios.store.model import StoreResult, StoreScenario
+
+COLORS = {"memory": "tab:blue", "shared": "tab:orange"}
+
+
+def draw_cost(ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]]) -> Axes:
+    """Mean response time against N, one series per label: each point a mean over
+    replications with its 95% interval as an error bar, theory as a dashed line."""
+    for label, series in runs.items():
+        counts = [run["instances"] for run in series]
+        means = [run["mean_ms"] for run in series]
+        low = [run["mean_ms"] - run["interval"]["mean_ms"][0] for run in series]
+        high = [run["interval"]["mean_ms"][1] - run["mean_ms"] for run in series]
+        color = COLORS.get(series[0]["store"])
+        ax.errorbar(
+            counts,
+            means,
+            yerr=[low, high],
+            fmt="o",
+            ms=4,
+            capsize=3,
+            color=color,
+            label=f"{label}: simulated, 95% interval",
+        )
+        fine = [counts[0] + (counts[-1] - counts[0]) * k / 60 for k in range(61)]
+        settings = {k: v for k, v in series[0].items() if k in StoreScenario.__dataclass_fields__}
+        theory = [_theory(settings, n) for n in fine]
+        ax.plot(fine, theory, "--", lw=1, color=color, label=f"{label}: theory")
+    ax.set(xlabel="instances N (each with the same traffic)", ylabel="mean response time (ms)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def _theory(settings: dict[str, Any], instances: float) -> float:
+    """The theory line at a fractional N (the formula is smooth in N)."""
+    s = StoreScenario(**{**settings, "instances": 1})
+    app = s.app_ms / (1 - s.app_load)
+    if s.store == "memory":
+        return app
+    load = s.store_load * instances
+    return app + s.calls * (s.rtt_ms + s.store_ms / (1 - load)) if load < 1 else math.nan
+
+
+def plot_cost(runs: Mapping[str, Sequence[dict[str, Any]]], title: str | None = None) -> Figure:
+    """What a request pays for its sessions, by number of instances (``by_instances`` runs)."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.88)
+    draw_cost(ax, runs)
+    first = next(iter(runs.values()))[0]
+    ax.set_title(
+        title
+        or f"{first['rate']:g} req/s per instance, {first['interval']['replications']} "
+        f"replications of {first['requests']:,} requests each",
+        fontsize=10,
+    )
+    return fig
+
+
+def draw_timeline(served: Axes, latency: Axes, result: StoreResult, label: str = "") -> None:
+    """Requests per second served and failed (left) and their mean response time (right), the
+    incident shaded."""
+    s = result.scenario
+    starts = [row[0] for row in result.timeline]
+    width = starts[1] - starts[0] if len(starts) > 1 else 0.5
+    ok = [row[1] / width for row in result.timeline]
+    bad = [row[2] / width for row in result.timeline]
+    served.bar(starts, ok, width=width, align="edge", color="tab:green", label="served")
+    served.bar(
+        starts, bad, width=width, align="edge", bottom=ok, color="tab:red", label="failed (503)"
+    )
+    shown = [(row[0] + width / 2, row[3]) for row in result.timeline if row[1]]
+    latency.plot(
+        [x for x, _ in shown],
+        [y for _, y in shown],
+        ".-",
+        ms=3,
+        lw=1,
+        label=label or "mean response",
+    )
+    if s.store == "shared" and s.incident != "none":
+        for ax in (served, latency):
+            ax.axvspan(
+                s.incident_at,
+                s.incident_at + s.incident_for,
+                color="0.85",
+                zorder=0,
+                label=f"store {s.incident}",
+            )
+    top = max([a + b for a, b in zip(ok, bad, strict=True)] + [1.0])
+    served.set(xlabel="time (s)", ylabel="requests per second", ylim=(0, 1.45 * top))
+    latency.set(xlabel="time (s)", ylabel="mean response (ms)")
+    latency.set_ylim(0, 1.3 * max([y for _, y in shown] + [1.0]))
+    served.legend(fontsize=8, loc="upper left", ncol=3)  # above the bars: room left for it
+    latency.legend(fontsize=8, loc="upper right")
+
+
+def plot_incident(result: StoreResult, title: str | None = None) -> Figure:
+    """One run through a store incident: throughput and failures, then response times."""
+    fig, (served, latency) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    draw_timeline(served, latency, result)
+    s = result.scenario
+    fig.suptitle(
+        title
+        or f"{s.instances} instances, store {s.incident} for {s.incident_for:g} s: "
+        f"{result.failed:,} requests failed",
+        fontsize=10,
+    )
+    return fig
