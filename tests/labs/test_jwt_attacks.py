@@ -30,7 +30,14 @@ from hypothesis import strategies as st
 
 from labs.apps.jwt_app import DEFAULT_AUDIENCE, DEFAULT_ISSUER, create_app
 from labs.apps.users import demo_password
-from labs.jwt_attacks import classic_attacks, send_attacks
+from labs.jwt_attacks import (
+    NaiveRejected,
+    classic_attacks,
+    confused_token,
+    key_confusion,
+    naive_verify,
+    send_attacks,
+)
 from labs.jwt_attacks import forge as lesson_forge
 
 SECRET = b"attack-suite-secret-0123456789abcdef0123456789"
@@ -248,7 +255,8 @@ def test_tampered_header_with_the_old_signature(client: FlaskClient) -> None:
 
 
 def test_hs_rs_confusion_is_refused(client: FlaskClient) -> None:
-    """The attacker knows the (public) RSA key and hopes the server verifies HS256 with it."""
+    """The course's app signs and checks HS256 only and holds no RSA key, so an HS256 token
+    keyed with some public PEM is just a wrong key to it, and RS256 is not allowed at all."""
     private, public_pem = rsa_keys()
     with pytest.raises(jwt.InvalidKeyError):  # PyJWT will not even make this token...
         jwt.encode(claims(), public_pem, algorithm="HS256")
@@ -409,8 +417,88 @@ def test_the_lessons_forge_is_faithful(client: FlaskClient) -> None:
 
 def test_every_attack_the_lesson_shows_is_refused(client: FlaskClient) -> None:
     results = send_attacks(client.application, classic_attacks(client.application))
-    assert len(results) == 14
+    assert len(results) == 13
     for attack, status, reason in results:
         assert status == 401 and reason in REASONS, attack
     reasons = {reason for _, _, reason in results}
     assert reasons >= {"algorithm not allowed", "invalid signature", "token expired"}
+
+
+# --- the key-confusion attack, against a verifier that trusts alg -------------------------------
+
+
+@pytest.fixture(scope="module")
+def rsa_pair() -> tuple[rsa.RSAPrivateKey, bytes]:
+    return rsa_keys()
+
+
+def test_the_naive_verifier_accepts_genuine_rs256_and_refuses_a_wrong_signature(
+    rsa_pair: tuple[rsa.RSAPrivateKey, bytes],
+) -> None:
+    """The control: it is an RS256 verifier that works on honest input."""
+    private, public_pem = rsa_pair
+    genuine = jwt.encode({"sub": "alice"}, private, algorithm="RS256")
+    assert naive_verify(genuine, public_pem) == {"sub": "alice"}
+    other_private, _ = rsa_keys()
+    with pytest.raises(NaiveRejected, match="invalid signature"):
+        naive_verify(jwt.encode({"sub": "alice"}, other_private, algorithm="RS256"), public_pem)
+    header, _, signature = genuine.split(".")
+    edited = f"{header}.{b64url(json.dumps({'sub': 'admin'}).encode())}.{signature}"
+    with pytest.raises(NaiveRejected, match="invalid signature"):
+        naive_verify(edited, public_pem)
+    for bad in ("hello", craft(claims(), None, {"alg": "none"})):
+        with pytest.raises(NaiveRejected):
+            naive_verify(bad, public_pem)
+
+
+def test_key_confusion_fools_the_naive_verifier(
+    rsa_pair: tuple[rsa.RSAPrivateKey, bytes],
+) -> None:
+    """The attack: HS256 keyed with the server's public PEM passes as the admin."""
+    _, public_pem = rsa_pair
+    forged = confused_token({"sub": "admin"}, public_pem)
+    assert jwt.get_unverified_header(forged)["alg"] == "HS256"
+    assert naive_verify(forged, public_pem) == {"sub": "admin"}
+    # It needs *this* server's public key: the same forgery with another key is refused.
+    _, other_pem = rsa_keys()
+    with pytest.raises(NaiveRejected, match="invalid signature"):
+        naive_verify(confused_token({"sub": "admin"}, other_pem), public_pem)
+
+
+def test_pyjwt_refuses_the_key_confusion_at_both_steps(
+    rsa_pair: tuple[rsa.RSAPrivateKey, bytes],
+) -> None:
+    private, public_pem = rsa_pair
+    forged = confused_token({"sub": "admin"}, public_pem)
+    with pytest.raises(jwt.InvalidKeyError):  # it will not make the token...
+        jwt.encode({"sub": "admin"}, public_pem, algorithm="HS256")
+    with pytest.raises(jwt.DecodeError, match="algorithms"):  # ...decode needs algorithms=...
+        jwt.decode(forged, public_pem)
+    with pytest.raises(jwt.InvalidAlgorithmError):  # ...pinned to RS256, HS256 is refused...
+        jwt.decode(forged, public_pem, algorithms=["RS256"])
+    with pytest.raises(jwt.InvalidKeyError):  # ...and even allowed, a PEM is no HMAC key
+        jwt.decode(forged, public_pem, algorithms=["RS256", "HS256"])
+    genuine = jwt.encode({"sub": "alice"}, private, algorithm="RS256")
+    assert jwt.decode(genuine, public_pem, algorithms=["RS256"]) == {"sub": "alice"}
+
+
+def test_the_course_app_refuses_the_confused_token(
+    client: FlaskClient, rsa_pair: tuple[rsa.RSAPrivateKey, bytes]
+) -> None:
+    _, public_pem = rsa_pair
+    forged = craft(claims(sub="admin"), public_pem)  # the app's claims, kid and HS256
+    assert_refused(client, forged, "invalid signature")
+
+
+def test_the_lessons_key_confusion_rows() -> None:
+    rows = dict(key_confusion())
+    assert len(rows) == 7
+    assert rows["naive verifier, genuine RS256 token"] == "accepted (sub='alice')"
+    assert rows["naive verifier, HS256 forged with the public key"] == "accepted (sub='admin')"
+    assert rows["PyJWT, genuine token, algorithms=['RS256']"] == "accepted (sub='alice')"
+    refusals = [verdict for step, verdict in rows.items() if step.startswith("PyJWT, forged")]
+    assert len(refusals) == 3 and all(v.startswith("refused: ") for v in refusals)
+    assert rows["PyJWT, forged token, algorithms=['RS256']"].startswith(
+        "refused: InvalidAlgorithmError"
+    )
+    assert rows["PyJWT, making the forgery (encode HS256)"].startswith("refused: InvalidKeyError")

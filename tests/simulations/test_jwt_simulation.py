@@ -1,7 +1,7 @@
 """The JWT revocation model (lesson 07): exposure, denylist cost, theory, CLI, figures, widget.
 
 Statistical tolerances are stated where they are used. The long runs use ~7,200 revocations
-and a low request rate (exposure does not depend on it), so each takes well under a second.
+and users who send a request every 100 s on average, so a token is live about 90% of the time.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import pytest
 import simpy
 from cli_runs import json_output
 from cli_runs import measured as measured_keys
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulations.cli import main
 from simulations.scenarios.jwt.model import (
@@ -30,8 +32,11 @@ from simulations.scenarios.jwt.model import (
     JwtResult,
     JwtScenario,
     count_user_requests,
+    live_share,
+    replicate_jwt,
     run_jwt,
     theory_mean_exposure,
+    theory_refresh_rate,
     ttl_tradeoff,
 )
 from simulations.scenarios.jwt.plots import plot_revocation_gap, plot_ttl_tradeoff
@@ -39,9 +44,11 @@ from simulations.scenarios.jwt.widget import JwtExplorer, jwt_explorer, run_expl
 
 TTL = 900.0
 # 2,000 users, 10 simulated hours, 0.2 revocations/s: ~7,200 revocations; r·T = 0.09 per user.
+# A request every 100 s per user: a token expires unused, then waits ~100 s for its refresh.
 LONG = JwtScenario(
-    token_ttl=TTL, users=2000, duration=36_000, revocation_rate=0.2, request_rate=0.0005
+    token_ttl=TTL, users=2000, duration=36_000, revocation_rate=0.2, request_rate=0.01
 )
+LIVE = live_share(TTL, 0.2 / 2000, 0.01)  # ≈ 900 / (900 + 100)
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +75,21 @@ def test_without_a_denylist_exposure_is_half_the_ttl(without: JwtResult) -> None
     # nearly independent exposures is within 4 standard errors (~1.4% of TTL) of the theory
     # with overwhelming probability (a wrong model is off by far more).
     assert abs(mean - without.theory_mean_exposure) < 4 * standard_error(without.exposures)
-    # At r·T = 0.09 the theory is within 1% of TTL/2 (revoked tokens are replaced by new
-    # ones, making tokens slightly younger than uniform), so the mean is within 3% of TTL/2.
-    assert abs(without.theory_mean_exposure - TTL / 2) < 0.01 * TTL
-    assert abs(mean - TTL / 2) < 0.03 * TTL / 2
+    # A live token has half its lifetime left: at r·T = 0.09 the theory is within 1% of TTL/2
+    # (revoked tokens are replaced by new ones, making tokens slightly younger than uniform).
+    live = [exposure for exposure in without.exposures if exposure > 0]
+    assert abs(without.theory_mean_exposure / LIVE - TTL / 2) < 0.01 * TTL
+    assert abs(statistics.fmean(live) - TTL / 2) < 0.03 * TTL / 2
+
+
+def test_a_token_stolen_after_it_expired_unused_leaves_no_window(without: JwtResult) -> None:
+    """Users refresh only when they send a request: between its exp and the user's next
+    request a token is expired, and a thief who steals it then gets nothing."""
+    assert 0.88 < LIVE < 0.92
+    n = len(without.revocations)
+    dead = sum(exposure == 0 for exposure in without.exposures)
+    # A binomial count: within 4 σ of n · (1 − live share).
+    assert abs(dead - n * (1 - LIVE)) < 4 * math.sqrt(n * LIVE * (1 - LIVE))
 
 
 def test_without_a_denylist_the_worst_case_is_the_whole_ttl(without: JwtResult) -> None:
@@ -84,14 +102,16 @@ def test_without_a_denylist_the_worst_case_is_the_whole_ttl(without: JwtResult) 
 def test_frequent_revocations_make_tokens_younger_as_the_theory_says() -> None:
     """At r·T = 0.9, the renewal theory predicts 0.574·T, clearly not T/2: the sim agrees."""
     result = run_jwt(
-        token_ttl=TTL, users=50, duration=144_000, revocation_rate=0.05, request_rate=0.001
+        token_ttl=TTL, users=50, duration=144_000, revocation_rate=0.05, request_rate=0.01
     )
-    assert result.theory_mean_exposure == pytest.approx(0.574 * TTL, rel=0.002)
+    live = live_share(TTL, 0.001, 0.01)
+    assert theory_mean_exposure(TTL, 0.001) == pytest.approx(0.574 * TTL, rel=0.002)
+    assert result.theory_mean_exposure == pytest.approx(0.574 * TTL * live, rel=0.002)
     # ~7,200 revocations: 4 standard errors ≈ 1.3% of TTL, while T/2 is 7.4% of TTL away.
     assert abs(result.mean_exposure - result.theory_mean_exposure) < 4 * standard_error(
         result.exposures
     )
-    assert result.mean_exposure > 0.54 * TTL
+    assert statistics.fmean(e for e in result.exposures if e > 0) > 0.54 * TTL
 
 
 def test_a_denylist_closes_the_gap(with_denylist: JwtResult) -> None:
@@ -105,10 +125,12 @@ def test_a_denylist_closes_the_gap(with_denylist: JwtResult) -> None:
 def test_a_slow_denylist_leaves_a_gap_of_its_delay() -> None:
     result = run_jwt(LONG, revocation="denylist", denylist_delay=30.0, seed=3)
     assert result.max_exposure == pytest.approx(30.0)
-    assert all(0 < exposure <= 30.0 for exposure in result.exposures)
-    # E[min(30, remaining)] ≈ 30 − 30²/(2·900) = 29.5; only tokens within 30 s of exp differ.
-    assert result.theory_mean_exposure == pytest.approx(29.5, abs=0.1)
-    assert abs(result.mean_exposure - result.theory_mean_exposure) < 0.2
+    assert all(0 <= exposure <= 30.0 for exposure in result.exposures)
+    # E[min(30, remaining)] of a live token ≈ 30 − 30²/(2·900) = 29.5 (only tokens within 30 s
+    # of exp differ); an expired one leaves 0.
+    assert result.theory_mean_exposure == pytest.approx(29.5 * LIVE, abs=0.1)
+    live = [exposure for exposure in result.exposures if exposure > 0]
+    assert abs(statistics.fmean(live) - 29.5) < 0.2
 
 
 def test_the_thief_is_served_until_exp_without_a_denylist(without: JwtResult) -> None:
@@ -134,7 +156,8 @@ def test_one_lookup_per_request_with_a_denylist_and_none_without(
 
 def test_denylist_size_follows_littles_law(with_denylist: JwtResult) -> None:
     s = with_denylist.scenario
-    expected = s.revocation_rate * theory_mean_exposure(TTL, s.per_user_revocation_rate)
+    lifetime = theory_mean_exposure(TTL, s.per_user_revocation_rate, request_rate=s.request_rate)
+    expected = s.revocation_rate * lifetime
     assert with_denylist.theory_mean_entries == pytest.approx(expected)
     # Little's law: mean size = revocation rate × mean entry lifetime (~91 entries). Over 9
     # hours of steady state (~36 TTLs) the time average varies by ~1% between seeds
@@ -160,34 +183,89 @@ def test_denylist_peak_is_of_the_order_of_rate_times_ttl(with_denylist: JwtResul
 
 def test_refreshes_follow_the_token_lifetime(without: JwtResult) -> None:
     s = without.scenario
-    r = s.per_user_revocation_rate
-    mean_lifetime = -math.expm1(-r * TTL) / r  # a token dies at T or when revoked
-    births = without.refreshes + without.relogins
-    # A stationary renewal process has D / E[lifetime] renewals on average; lifetimes are
-    # mostly exactly T, so the count is far tighter than 2%.
-    assert births == pytest.approx(s.users * s.duration / mean_lifetime, rel=0.02)
+    # A user refreshes at a request that finds the token expired: rate q × (1 − live share).
+    # ~64,000 refreshes, nearly a Poisson count: 2% is many standard deviations (~0.4% each).
+    expected = s.users * s.duration * theory_refresh_rate(TTL, s.per_user_revocation_rate, 0.01)
+    assert without.refreshes == pytest.approx(expected, rel=0.02)
+    assert without.theory_refreshes_per_second * s.duration == pytest.approx(expected)
     assert without.relogins == len(without.revocations)
     expected_requests = s.users * s.request_rate * s.duration  # Poisson: 4σ
     assert abs(without.user_requests - expected_requests) < 4 * math.sqrt(expected_requests)
 
 
+def test_an_idle_user_never_refreshes() -> None:
+    """No requests, no refreshes: an expired token just sits there until the user is back."""
+    result = run_jwt(users=300, duration=4 * 900, request_rate=1e-7, revocation_rate=0.01)
+    assert result.user_requests <= 2
+    assert result.refreshes <= result.user_requests
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    ttl=st.floats(1.0, 3600.0),
+    users=st.integers(1, 60),
+    duration=st.floats(1.0, 4000.0),
+    request_rate=st.floats(1e-4, 2.0),
+    revocation_rate=st.floats(1e-4, 0.5),
+    seed=st.integers(0, 2**32),
+)
+def test_refreshes_never_outnumber_requests(
+    ttl: float,
+    users: int,
+    duration: float,
+    request_rate: float,
+    revocation_rate: float,
+    seed: int,
+) -> None:
+    """Each refresh is made by one user request that found its token expired, so whatever
+    the TTL (even far below the gap between requests), refreshes ≤ requests."""
+    result = run_jwt(
+        token_ttl=ttl,
+        users=users,
+        duration=duration,
+        request_rate=request_rate,
+        revocation_rate=revocation_rate,
+        seed=seed,
+    )
+    assert result.refreshes <= result.user_requests
+    assert result.theory_refreshes_per_second < users * request_rate
+
+
 def test_ttl_tradeoff_trades_exposure_for_refresh_traffic() -> None:
-    points = ttl_tradeoff([60, 300, 900, 3600], users=400, duration=7200, request_rate=0.005)
+    points = ttl_tradeoff(
+        [60, 300, 900, 3600], users=400, duration=7200, request_rate=0.005, replications=3
+    )
     exposures = [point.mean_exposure for point in points]
     refreshes = [point.refreshes_per_second for point in points]
+    # Shorter tokens: less exposure, more refreshes, never more refreshes than requests.
     assert exposures == sorted(exposures) and refreshes == sorted(refreshes, reverse=True)
-    rate = 0.05  # the default revocation rate
+    assert refreshes[0] > 10 * refreshes[-1]
     for point in points:
         assert point.mean_exposure < point.token_ttl
-        # Tokens are born at rate users / E[lifetime] (lifetime = min(T, time to revocation));
-        # the births that are not re-logins after a revocation are refreshes. Counts of a few
-        # hundred or more: 10% is several standard deviations.
-        r = rate / 400
-        births = 400 * r / -math.expm1(-r * point.token_ttl)
-        assert point.refreshes_per_second == pytest.approx(births - rate, rel=0.1)
-        assert point.refreshes_per_second < 400 / point.token_ttl
-    # The same users send the same requests at every TTL (same seed): a denylist's cost.
+        assert point.refreshes_per_second < point.requests_per_second
+        # ~3 × 2 hours × hundreds of refreshes per hour or more: 10% is several σ.
+        assert point.refreshes_per_second == pytest.approx(
+            point.theory_refreshes_per_second, rel=0.1
+        )
+        low, high = point.refreshes_interval
+        assert low <= point.refreshes_per_second <= high
+        low, high = point.exposure_interval
+        assert low <= point.mean_exposure <= high
+    # The same users send the same requests at every TTL (same seeds): a denylist's cost.
     assert len({point.requests_per_second for point in points}) == 1
+
+
+def test_replications_give_intervals_that_hold_the_theory() -> None:
+    """20 runs of the explorer's hour: the 95% interval of the mean exposure and of the
+    refresh rate hold the theory (for these seeds; a 95% interval misses 1 time in 20)."""
+    run = replicate_jwt(20, users=500, request_rate=0.01, duration=3600.0)
+    assert run["interval"]["replications"] == 20
+    for key in ("mean_exposure_seconds", "refreshes_per_second"):
+        low, high = run["interval"][key]
+        assert low < run[key] < high
+        assert low <= run[f"theory_{key}"] <= high, key
+    one = replicate_jwt(1, users=500, request_rate=0.01, duration=3600.0)
+    assert "interval" not in one and one == run_jwt(users=500, request_rate=0.01).to_dict()
 
 
 # --- theory ----------------------------------------------------------------------------------
@@ -399,6 +477,15 @@ def test_cli_warns_when_nothing_was_revoked(capsys: pytest.CaptureFixture[str]) 
 # --- figures and the explorer ----------------------------------------------------------------
 
 
+def legends_sit_below_their_axes(fig: plt.Figure) -> None:
+    """Every legend lies under its axes' frame, so it covers no data."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert legend.get_window_extent().y1 <= ax.get_window_extent().y0, ax.get_title()
+
+
 def test_revocation_gap_figure() -> None:
     none, denylist = small(seed=2), small(seed=2, revocation="denylist")
     fig = plot_revocation_gap(none, denylist)
@@ -408,19 +495,44 @@ def test_revocation_gap_figure() -> None:
         assert [len(points) for points in dots] == [len(none.revocations)] * 2
         assert max(dots[1][:, 1]) == 0.0 and max(dots[0][:, 1]) == none.max_exposure
         assert f"peak {denylist.denylist_peak_entries}" in size.get_title()
+        assert exposures.get_legend() is not None
+        legends_sit_below_their_axes(fig)
     finally:
         plt.close(fig)
 
 
 def test_ttl_tradeoff_figure() -> None:
-    points = ttl_tradeoff([120, 600], users=100, duration=1800, request_rate=0.01)
+    points = ttl_tradeoff([120, 600], users=100, duration=1800, request_rate=0.01, replications=2)
     fig = plot_ttl_tradeoff(points)
     try:
         exposure, traffic = fig.axes
         assert traffic.get_yscale() == "log"
-        assert len(exposure.get_lines()) == 2 and len(traffic.get_lines()) == 2
+        for ax, interval in ((exposure, "exposure_interval"), (traffic, "refreshes_interval")):
+            (bars,) = ax.containers  # the simulated points, with their 95% intervals
+            assert bars.has_yerr
+            segments = bars.lines[2][0].get_segments()
+            assert [tuple(segment[:, 1]) for segment in segments] == [
+                pytest.approx(getattr(point, interval)) for point in points
+            ]
+        legends_sit_below_their_axes(fig)
     finally:
         plt.close(fig)
+
+
+def test_ttl_tradeoff_figure_without_replications_has_no_error_bars() -> None:
+    points = ttl_tradeoff([120, 600], users=100, duration=1800, request_rate=0.01)
+    assert points[0].exposure_interval is None
+    fig = plot_ttl_tradeoff(points)
+    try:
+        assert not any(container.has_yerr for container in fig.axes[0].containers)
+    finally:
+        plt.close(fig)
+
+
+def test_explorer_labels_are_not_truncated() -> None:
+    """ipywidgets cuts a description at a fixed width ("revocatio…") unless told otherwise."""
+    for name, widget in JwtExplorer().controls.items():
+        assert widget.style.description_width == "initial", name
 
 
 def test_explorer_redraws_with_its_controls() -> None:

@@ -5,7 +5,8 @@ The stored outputs in ``data/cli_golden.json`` were printed by the command line 
 re-layout (hand-written options): every flag still parses and gives the same JSON. They were
 printed again once, when the engine changed its random numbers (numpy blocks) and least
 connections its tie-breaking: balance and one least-connections autoscale case moved, nothing
-else did.
+else did. The jwt entries were printed again when lesson 07's refresh model changed (a refresh
+only at a request that finds its token expired).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from simulations.scenarios.jwt.model import JwtScenario, run_jwt
 
 SCENARIO = JwtScenario
 DESCRIPTION = (
-    "Users send requests with short-lived access tokens refreshed at expiry; at random "
+    "Users send requests with short-lived access tokens, refreshed by the first request "
+    "after they expire (idle users refresh nothing); at random "
     "moments a token is stolen and revoked. Without a denylist the thief keeps using it "
     "until it expires; with one, every request costs a store lookup."
 )
@@ -44,7 +45,8 @@ def format_table(result: dict[str, Any]) -> str:
             "traffic",
             f"{result['users']} users × {result['request_rate']:g} req/s for "
             f"{result['duration']:g} s: {result['user_requests']} requests, "
-            f"{result['refreshes']} refreshes ({result['refreshes_per_second']:.2f}/s)",
+            f"{result['refreshes']} refreshes ({result['refreshes_per_second']:.2f}/s, "
+            f"theory {result['theory_refreshes_per_second']:.2f}/s)",
         ),
         (
             "revocations",

@@ -3,26 +3,33 @@
 A JWT is checked without a lookup, so it cannot be "logged out": once issued it is accepted
 until its ``exp``. ``run_jwt`` simulates, with one SimPy process per actor:
 
-* **a user** sends requests (Poisson, ``request_rate`` per second) with their current token
-  (counted, not simulated event by event: see :func:`count_user_requests`);
-* **a refresher** replaces each user's token when it expires (one refresh per ``token_ttl``);
+* **a user** sends requests (Poisson, ``request_rate`` per second) with their current token;
+  when that token has expired, the request first *refreshes* it (one call to the store, which
+  checks the refresh token), so a user who sends nothing refreshes nothing and there is never
+  more than one refresh per request (the requests are walked in time order, not run as SimPy
+  processes: see :func:`user_requests`);
 * **revocations** arrive at random (Poisson, ``revocation_rate`` per second, all users
-  together): a random user's current token is stolen, the user notices and logs out
-  (revokes it) and logs in again with a fresh token;
+  together): a random user's current token is stolen (it may have expired already, unused:
+  then it is worth nothing to the thief), the user notices and logs out (revokes it) and logs
+  in again with a fresh token;
 * **an attacker** replays the stolen token at the user's request rate until it is refused
   (a real attacker reads ``exp`` from the token and stops there too).
 
 ``revocation="none"``: the service cannot refuse the token before ``exp``, so the *exposure
-window* is the token's remaining lifetime, about ``token_ttl / 2`` on average.
+window* is the token's remaining lifetime: ``token_ttl / 2`` on average for a live token, 0 for
+one that had expired before it was stolen.
 ``revocation="denylist"``: logout writes the token's ``jti`` to a shared denylist with a TTL
 equal to the remaining lifetime; every request costs one lookup; the entry becomes visible
 after ``denylist_delay`` seconds (replication, caches), so the exposure is at most that delay.
 
-Theory, for checking: a user's token dies at age ``token_ttl`` (refresh) or when revoked, so
-at a random moment its age has density ∝ e^(−r·a) on [0, T] (r: one user's revocation rate).
-PASTA: revocations see that distribution; :func:`theory_mean_exposure` integrates it
-(→ T/2 when r·T is small). The denylist's mean size follows from Little's law: revocation
-rate × mean remaining lifetime; its peak is bounded by the revocations of one TTL.
+Theory, for checking: a user's current token is replaced when revoked (rate r, one user's
+revocation rate) or, once older than ``token_ttl`` = T, at the user's next request (rate q), so
+at a random moment its age has density ∝ e^(−r·a) on [0, T] and ∝ e^(−r·T − (r+q)(a−T))
+beyond. PASTA: revocations see that distribution; :func:`theory_mean_exposure` integrates it
+(→ T/2 × T / (T + 1/q) when r·T is small: half a lifetime, times the share of time the token
+is live) and :func:`theory_refresh_rate` counts the refreshes. The denylist's mean size follows
+from Little's law: revocation rate × mean remaining lifetime; its peak is bounded by the
+revocations of one TTL.
 
 Random streams (user requests, revocations, attacker replays, initial token ages) are drawn
 from separate generators seeded from ``seed``, so ``none`` and ``denylist`` runs with the same
@@ -42,6 +49,7 @@ import simpy
 
 from simulations import knobs
 from simulations.engine.metrics import percentile
+from simulations.replications import replicate
 
 REVOCATION_MODES = ("none", "denylist")
 MAX_REQUESTS = 2_000_000  # expected user requests in one run: keeps a CLI run to seconds
@@ -106,12 +114,6 @@ class JwtScenario:
             "users, request_rate or duration",
         )
         knobs.work_limit(
-            "token refreshes",
-            s.users * s.duration / s.token_ttl,
-            MAX_REQUESTS,
-            "users or duration, or raise token_ttl",
-        )
-        knobs.work_limit(
             "revocations",
             s.revocation_rate * s.duration,
             MAX_REVOCATIONS,
@@ -132,24 +134,62 @@ class JwtScenario:
         return self.revocation_rate / self.users
 
 
-def theory_mean_exposure(ttl: float, per_user_rate: float, delay: float | None = None) -> float:
+def _live_span(ttl: float, r: float) -> float:
+    """∫₀ᵀ e^(−r·a) da: how long a token is expected to stay current while it is still live."""
+    return ttl if r * ttl < 1e-9 else -math.expm1(-r * ttl) / r
+
+
+def live_share(ttl: float, per_user_rate: float, request_rate: float | None = None) -> float:
+    """The share of time a user's current token is live (not yet expired): a token is current
+    for its live span, then, once expired, until the user's next request or a revocation (mean
+    1/(r+q)). ``request_rate=None``: tokens replaced the moment they expire (always live)."""
+    if request_rate is None:
+        return 1.0
+    live = _live_span(ttl, per_user_rate)
+    return live / (live + math.exp(-per_user_rate * ttl) / (per_user_rate + request_rate))
+
+
+def theory_mean_exposure(
+    ttl: float,
+    per_user_rate: float,
+    delay: float | None = None,
+    request_rate: float | None = None,
+) -> float:
     """Expected exposure E[min(delay, remaining lifetime)] of a token revoked at random.
 
-    ``delay=None`` (no denylist) gives the mean remaining lifetime: T/2 when revocations are
-    rare (r·T → 0), a little more when they are frequent (revoked tokens are replaced by new
-    ones, so tokens are younger on average).
+    ``delay=None`` (no denylist) gives the mean remaining lifetime: T/2 for a live token when
+    revocations are rare (r·T → 0), a little more when they are frequent (revoked tokens are
+    replaced by new ones, so tokens are younger on average). A token that expired before it
+    was stolen leaves no window: the live token's value is multiplied by :func:`live_share`
+    (``request_rate=None``: always live).
     """
     d = ttl if delay is None else min(delay, ttl)
+    share = live_share(ttl, per_user_rate, request_rate)
     x = per_user_rate * ttl
     if x < 1e-9:
-        return d - d * d / (2 * ttl)  # uniform remaining lifetime
+        return share * (d - d * d / (2 * ttl))  # uniform remaining lifetime
     r = per_user_rate
-    return (d - math.exp(-r * ttl) * math.expm1(r * d) / r) / -math.expm1(-x)
+    return share * (d - math.exp(-r * ttl) * math.expm1(r * d) / r) / -math.expm1(-x)
 
 
-def _stationary_age(rng: random.Random, ttl: float, per_user_rate: float) -> float:
-    """A token's age at a random moment: density ∝ e^(−r·a) on [0, ttl]."""
-    u = rng.random()
+def theory_refresh_rate(ttl: float, per_user_rate: float, request_rate: float) -> float:
+    """Refreshes per second of one user: renewal theory. A token stays current for its live
+    span, then expired until the user's next request (a refresh, rate q) or a revocation; the
+    user refreshes at rate q during the expired share of the time. Never above ``request_rate``."""
+    r, q = per_user_rate, request_rate
+    return q * (1 - live_share(ttl, r, q))
+
+
+def _stationary_age(
+    rng: random.Random, ttl: float, per_user_rate: float, request_rate: float
+) -> float:
+    """A user's current token's age at a random moment, from one uniform draw: live with
+    probability :func:`live_share` (density ∝ e^(−r·a) on [0, ttl]), else expired for an
+    exponential time (rate r + q) since ``ttl``."""
+    u, share = rng.random(), live_share(ttl, per_user_rate, request_rate)
+    if u >= share:
+        return ttl - math.log1p(-(u - share) / (1 - share)) / (per_user_rate + request_rate)
+    u /= share
     if per_user_rate * ttl < 1e-9:
         return u * ttl
     return -math.log1p(u * math.expm1(-per_user_rate * ttl)) / per_user_rate
@@ -175,7 +215,7 @@ class JwtResult:
     user_requests: int
     attacker_requests: int
     attacker_requests_accepted: int
-    refreshes: int  # tokens replaced at expiry
+    refreshes: int  # expired tokens replaced at their user's next request
     relogins: int  # tokens replaced after a revocation
     denylist_lookups: int
     denylist_peak_entries: int
@@ -210,7 +250,7 @@ class JwtResult:
     def theory_mean_exposure(self) -> float:
         s = self.scenario
         delay = s.denylist_delay if s.revocation == "denylist" else None
-        return theory_mean_exposure(s.token_ttl, s.per_user_revocation_rate, delay)
+        return theory_mean_exposure(s.token_ttl, s.per_user_revocation_rate, delay, s.request_rate)
 
     @property
     def theory_mean_entries(self) -> float:
@@ -218,7 +258,17 @@ class JwtResult:
         s = self.scenario
         if s.revocation == "none":
             return 0.0
-        return s.revocation_rate * theory_mean_exposure(s.token_ttl, s.per_user_revocation_rate)
+        lifetime = theory_mean_exposure(
+            s.token_ttl, s.per_user_revocation_rate, request_rate=s.request_rate
+        )
+        return s.revocation_rate * lifetime
+
+    @property
+    def theory_refreshes_per_second(self) -> float:
+        s = self.scenario
+        return s.users * theory_refresh_rate(
+            s.token_ttl, s.per_user_revocation_rate, s.request_rate
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: counts are ints, times in seconds rounded to 6 decimals."""
@@ -255,27 +305,33 @@ class JwtResult:
             "denylist_mean_entries": round(self.denylist_mean_entries, 6),
             "theory_mean_denylist_entries": round(self.theory_mean_entries, 6),
             "refreshes_per_second": round(self.refreshes / s.duration, 6),
+            "theory_refreshes_per_second": round(self.theory_refreshes_per_second, 6),
         }
 
 
-def count_user_requests(rng: random.Random, users: int, rate: float, duration: float) -> int:
-    """How many requests ``users`` Poisson streams (``rate`` each) send in ``[0, duration)``.
+def user_requests(
+    rng: random.Random, users: int, rate: float, duration: float
+) -> Iterator[tuple[float, int]]:
+    """(time, user) of every request ``users`` Poisson streams (``rate`` each) send in
+    ``[0, duration)``, in time order.
 
-    A user's own request changes nothing the lesson measures: the user always holds a live,
-    unrevoked token (a stolen one is replaced at once), so it is accepted and, with a denylist,
-    costs one lookup. So users are counted here instead of run as SimPy processes: the same
-    streams, drawn from ``rng`` in the same order (the users' next requests kept in time order
-    in a heap, as SimPy's event queue would), at a fraction of the cost (most of a run's events
-    were user requests).
+    A user's request is always accepted (a stolen token is replaced at once, an expired one
+    refreshed) and touches only that user's token, so users are not run as SimPy processes:
+    the same streams, drawn from ``rng`` in the same order (the users' next requests kept in
+    time order in a heap, as SimPy's event queue would), at a fraction of the cost (most of a
+    run's events are user requests). The model walks them up to each revocation.
     """
     upcoming = [(rng.expovariate(rate), user) for user in range(users)]
     heapq.heapify(upcoming)
-    count = 0
     while upcoming and upcoming[0][0] < duration:
         at, user = upcoming[0]
-        count += 1
+        yield at, user
         heapq.heapreplace(upcoming, (at + rng.expovariate(rate), user))
-    return count
+
+
+def count_user_requests(rng: random.Random, users: int, rate: float, duration: float) -> int:
+    """How many requests :func:`user_requests` gives."""
+    return sum(1 for _ in user_requests(rng, users, rate, duration))
 
 
 @dataclass
@@ -286,7 +342,7 @@ class Token:
 
 
 class RevocationModel:
-    """The SimPy model behind :func:`run_jwt`: users, refreshers, revocations, attackers."""
+    """The SimPy model behind :func:`run_jwt`: users, revocations, attackers."""
 
     def __init__(self, scenario: JwtScenario) -> None:
         self.s = scenario
@@ -296,10 +352,12 @@ class RevocationModel:
             random.Random(seeds.getrandbits(64)) for _ in range(4)
         )
         self.next_jti = 0
-        ttl, rate = scenario.token_ttl, scenario.per_user_revocation_rate
+        ttl, rate, q = scenario.token_ttl, scenario.per_user_revocation_rate, scenario.request_rate
         self.tokens = [
-            self.issue(u, -_stationary_age(age_rng, ttl, rate)) for u in range(scenario.users)
+            self.issue(u, -_stationary_age(age_rng, ttl, rate, q)) for u in range(scenario.users)
         ]
+        self.requests = user_requests(self.request_rng, scenario.users, q, scenario.duration)
+        self.next_request = next(self.requests, None)
         self.denylist: dict[int, float] = {}  # jti -> the moment every instance sees the entry
         self.revocations: list[Revocation] = []
         self.user_requests = self.attacker_requests = self.accepted_replays = 0
@@ -327,15 +385,16 @@ class RevocationModel:
 
     # -- the actors --------------------------------------------------------------------------
 
-    def refresher(self, u: int) -> Iterator[simpy.Event]:
-        while True:
-            token = self.tokens[u]
-            yield self.env.timeout(token.expires_at - self.env.now)
-            if self.env.now >= self.s.duration:
-                return
-            if self.tokens[u] is token:  # not already replaced by a re-login
-                self.tokens[u] = self.issue(u, self.env.now)
+    def users_send_until(self, until: float) -> None:
+        """The users' requests before ``until``, in time order: a request that finds its
+        user's token expired refreshes it first (so at most one refresh per request)."""
+        while self.next_request is not None and self.next_request[0] < until:
+            at, u = self.next_request
+            self.user_requests += 1
+            if at >= self.tokens[u].expires_at:
+                self.tokens[u] = self.issue(u, at)
                 self.refreshes += 1
+            self.next_request = next(self.requests, None)
 
     def revocations_arrive(self) -> Iterator[simpy.Event]:
         rng = self.revocation_rng
@@ -343,6 +402,7 @@ class RevocationModel:
             yield self.env.timeout(rng.expovariate(self.s.revocation_rate))
             if self.env.now >= self.s.duration:
                 return
+            self.users_send_until(self.env.now)  # the tokens as they are at this moment
             user = rng.randrange(self.s.users)
             stolen = self.tokens[user]
             self.tokens[user] = self.issue(user, self.env.now)  # the user logs in again
@@ -350,9 +410,9 @@ class RevocationModel:
             self.env.process(self.revoke(stolen))
 
     def revoke(self, stolen: Token) -> Iterator[simpy.Event]:
-        now, remaining = self.env.now, stolen.expires_at - self.env.now
+        now, remaining = self.env.now, max(0.0, stolen.expires_at - self.env.now)
         exposure = remaining
-        if self.s.revocation == "denylist":
+        if self.s.revocation == "denylist" and remaining > 0:  # an expired token needs none
             exposure = min(self.s.denylist_delay, remaining)
             self.account_entries()
             self.denylist[stolen.jti] = now + self.s.denylist_delay
@@ -403,15 +463,11 @@ class RevocationModel:
         self._last_change = max(self._last_change, now)
 
     def run(self) -> JwtResult:
-        for u in range(self.s.users):
-            self.env.process(self.refresher(u))
         self.env.process(self.revocations_arrive())
         self.env.process(self.sampler())
         self.env.run(until=self.s.duration)
         s = self.s
-        self.user_requests = count_user_requests(
-            self.request_rng, s.users, s.request_rate, s.duration
-        )
+        self.users_send_until(s.duration)
         if s.revocation == "denylist":
             self.lookups += self.user_requests  # every request of a user is checked too
         self.account_entries()
@@ -438,32 +494,65 @@ def run_jwt(scenario: JwtScenario | None = None, **overrides: Any) -> JwtResult:
     return RevocationModel(scenario).run()
 
 
+def replicate_jwt(
+    replications: int, scenario: JwtScenario | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """``replications`` independent runs of one scenario (seeds derived from its ``seed``),
+    merged as ``simulations.replications.replicate`` does: counts summed, figures averaged, and
+    ``"interval"``: the 95% interval of each average that varied (``mean_exposure_seconds``,
+    ``denylist_mean_entries``, ``refreshes_per_second``, ...)."""
+    return replicate(_run_dict, replace(scenario or JwtScenario(), **overrides), replications)
+
+
+def _run_dict(scenario: JwtScenario) -> dict[str, Any]:
+    return RevocationModel(scenario).run().to_dict()
+
+
 @dataclass(frozen=True)
 class TradeoffPoint:
-    """Short access tokens + refresh tokens: exposure and refresh traffic at one TTL."""
+    """Short access tokens + refresh: exposure and refresh traffic at one TTL, averaged over
+    independent replications (the intervals are 95%; ``None`` with a single run)."""
 
     token_ttl: float
     mean_exposure: float | None  # seconds a revoked access token keeps working (no denylist)
     theory_mean_exposure: float
     refreshes_per_second: float  # refresh requests: each costs one store lookup (refresh token)
+    theory_refreshes_per_second: float
     requests_per_second: float  # what a denylist would cost instead: one lookup per request
+    exposure_interval: tuple[float, float] | None = None
+    refreshes_interval: tuple[float, float] | None = None
 
 
 def ttl_tradeoff(
-    ttls: Sequence[float], scenario: JwtScenario | None = None, **overrides: Any
+    ttls: Sequence[float],
+    scenario: JwtScenario | None = None,
+    replications: int = 1,
+    **overrides: Any,
 ) -> list[TradeoffPoint]:
-    """Run the no-denylist model at each access-token TTL (same seed: same users, same thefts)."""
+    """Run the no-denylist model at each access-token TTL, ``replications`` times each (the
+    same seeds at every TTL: the same users, requests and thefts)."""
     base = replace(scenario or JwtScenario(), **overrides)
     points = []
     for ttl in ttls:
-        result = run_jwt(base, token_ttl=ttl, revocation="none", denylist_delay=0.0)
+        run = replicate_jwt(
+            replications, base, token_ttl=ttl, revocation="none", denylist_delay=0.0
+        )
         points.append(
             TradeoffPoint(
                 token_ttl=ttl,
-                mean_exposure=result.mean_exposure,
-                theory_mean_exposure=result.theory_mean_exposure,
-                refreshes_per_second=result.refreshes / base.duration,
-                requests_per_second=result.user_requests / base.duration,
+                mean_exposure=run["mean_exposure_seconds"],
+                theory_mean_exposure=run["theory_mean_exposure_seconds"],
+                refreshes_per_second=run["refreshes_per_second"],
+                theory_refreshes_per_second=run["theory_refreshes_per_second"],
+                requests_per_second=run["user_requests"] / (replications * base.duration),
+                exposure_interval=_interval(run, "mean_exposure_seconds"),
+                refreshes_interval=_interval(run, "refreshes_per_second"),
             )
         )
     return points
+
+
+def _interval(run: dict[str, Any], key: str) -> tuple[float, float] | None:
+    """The 95% interval of ``key`` in a replicated run, ``None`` for a single run."""
+    low_high = run.get("interval", {}).get(key)
+    return None if low_high is None else (low_high[0], low_high[1])

@@ -89,12 +89,12 @@ class JwtExplorer(Explorer[JwtResult]):
     def __init__(self, users: int = WIDGET_USERS, seed: int = 42) -> None:
         self.users, self.seed = users, seed
         names = ("revocation", "token_ttl", "denylist_delay", "revocation_rate")
-        controls = {name: control(JwtScenario, name) for name in names}
+        fit = {"style": {"description_width": "initial"}}  # labels in full, not "revocatio…"
+        controls = {name: control(JwtScenario, name, **fit) for name in names}
         super().__init__(controls, ExposureView())
 
     def run(self, settings: dict[str, Any]) -> JwtResult:
-        """Run the model; the delay control is greyed out unless there is a denylist."""
-        self.controls["denylist_delay"].disabled = settings["revocation"] != "denylist"
+        """Run the model (``Explorer.grey_out`` disables the delay without a denylist)."""
         return run_explored_jwt(**settings, users=self.users, seed=self.seed)
 
     def describe(self, result: JwtResult) -> str:
