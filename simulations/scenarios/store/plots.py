@@ -85,9 +85,9 @@ def draw_timeline(served: Axes, latency: Axes, result: StoreResult, label: str =
         starts, bad, width=width, align="edge", bottom=ok, color="tab:red", label="failed (503)"
     )
     shown = [(row[0] + width / 2, row[3]) for row in result.timeline if row[1]]
-    latency.plot(
-        [x for x, _ in shown],
-        [y for _, y in shown],
+    latency.plot(  # a bin where nothing was served has no mean: the line breaks there
+        [row[0] + width / 2 for row in result.timeline],
+        [row[3] if row[1] else math.nan for row in result.timeline],
         ".-",
         ms=3,
         lw=1,
@@ -121,4 +121,16 @@ def plot_incident(result: StoreResult, title: str | None = None) -> Figure:
         f"{result.failed:,} requests failed",
         fontsize=10,
     )
+    return fig
+
+
+def plot_incidents(results: Mapping[str, StoreResult]) -> Figure:
+    """One row per labelled run through an incident: throughput and failures, response times."""
+    fig, axes = plt.subplots(
+        len(results), 2, figsize=(9, 2.6 * len(results)), layout="constrained", squeeze=False
+    )
+    for (served, latency), (label, result) in zip(axes, results.items(), strict=True):
+        draw_timeline(served, latency, result)
+        served.set_title(f"{label}: {result.failed:,} requests failed", fontsize=9)
+        latency.set_title(f"{label}: mean response of the served ones", fontsize=9)
     return fig

@@ -117,7 +117,10 @@ class TimelineView:
         top = max([(row[1] + row[2]) / BIN_SECONDS for row in rows] + [1.0])
         self.served.set_ylim(0, 1.45 * top)
         points = [(row[0] + BIN_SECONDS / 2, row[3]) for row in rows if row[1]]
-        self.mean.set_data([x for x, _ in points], [y for _, y in points])
+        self.mean.set_data(  # nothing served in a bin: no mean, the line breaks
+            [row[0] + BIN_SECONDS / 2 for row in rows],
+            [row[3] if row[1] else math.nan for row in rows],
+        )
         expected = run.expected_ms
         self.theory.set_visible(math.isfinite(expected))
         if math.isfinite(expected):
