@@ -187,3 +187,56 @@ def test_same_seed_same_result() -> None:
 def test_bad_scenarios_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         AutoscaleScenario(**bad)
+
+
+# --- replications (lesson 05 reports the spread over ten runs, no picked seed) ------------
+
+
+def test_replications_are_single_runs_with_the_derived_seeds() -> None:
+    from simulations.replications import replication_seeds
+    from simulations.scenarios.autoscale.model import replicate_autoscale
+
+    runs = replicate_autoscale(3, users=12, duration=600, spike_at=100, spike_duration=200, seed=5)
+    seeds = replication_seeds(5, 3)
+    assert [r.scenario.seed for r in runs] == seeds
+    again = run_autoscale(users=12, duration=600, spike_at=100, spike_duration=200, seed=seeds[1])
+    assert runs[1].to_dict() == again.to_dict()
+    assert len({r.response.mean for r in runs}) == 3, "independent runs differ"
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="replications"):
+            replicate_autoscale(bad)
+
+
+def test_scale_outs_before_and_after_the_spike_come_from_the_decisions() -> None:
+    result = run_autoscale(store="shared", policy="least_connections", seed=1)
+    spike_at = result.scenario.spike_at
+    asked = [d.time for d in result.decisions if d.desired > d.ready + d.booting]
+    assert result.scale_outs_between(0, spike_at) == [t for t in asked if t < spike_at]
+    assert result.spike_scale_out == min(t for t in asked if t >= spike_at)
+    assert result.spike_scale_out not in result.scale_outs_between(0, spike_at)
+    # a tolerance band wider than any reading: the autoscaler never asks for more
+    calm = run_autoscale(store="shared", policy="least_connections", tolerance=0.99, seed=1)
+    assert calm.spike_scale_out is None and calm.scale_outs_between(0, 1e9) == []
+
+
+def test_damage_table_gives_each_setup_its_mean_and_interval() -> None:
+    from simulations.replications import mean_interval
+    from simulations.scenarios.autoscale.model import damage_table, replicate_autoscale
+
+    small = dict(users=12, duration=600, spike_at=100, spike_duration=200)
+    runs = {
+        "memory, drain": replicate_autoscale(3, store="memory", policy="sticky", **small),
+        "shared, no drain": replicate_autoscale(
+            3, store="shared", policy="least_connections", drain=False, **small
+        ),
+    }
+    rows = damage_table(runs).splitlines()
+    assert rows[0] == "mean (95% interval) over 3 runs"
+    assert rows[3].startswith("memory, drain") and rows[4].startswith("shared, no drain")
+    lost = [r.sessions_lost for r in runs["memory, drain"]]
+    low, high = mean_interval(lost)
+    assert f"{sum(lost) / 3:.1f} ({low:.1f}–{high:.1f})" in rows[3]
+    with pytest.raises(ValueError, match="same number of runs"):
+        damage_table({"a": runs["memory, drain"], "b": runs["shared, no drain"][:2]})
+    with pytest.raises(ValueError, match="at least 2"):
+        damage_table({"a": runs["memory, drain"][:1]})

@@ -139,3 +139,23 @@ def test_same_seed_same_result() -> None:
 def test_bad_scenarios_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         DeployScenario(**bad)
+
+
+def test_draining_instances_count_against_neither_bound_as_in_kubernetes() -> None:
+    draining = run_deploy()  # 4 replicas, surge 1: old instances drain while new ones boot
+    assert draining.max_total == 5 and draining.max_present > draining.max_total
+    assert all(snap.present == snap.total + snap.draining for snap in draining.history)
+    stopped = run_deploy(drain=False)  # nothing drains: every instance is counted
+    assert stopped.max_present == stopped.max_total == 5
+
+
+def test_replicated_deploys_keep_the_bounds_and_vary_the_users() -> None:
+    from simulations.replications import replication_seeds
+    from simulations.scenarios.deploy.model import replicate_deploy
+
+    runs = replicate_deploy(4, users=80, seed=3)
+    assert [r.scenario.seed for r in runs] == replication_seeds(3, 4)
+    assert {(r.max_total, r.min_ready, r.deploy_time) for r in runs} == {(5, 3, 20.0)}
+    assert len({r.users_logged_out_twice for r in runs}) > 1, "who is logged out twice is noise"
+    with pytest.raises(ValueError, match="replications"):
+        replicate_deploy(0)

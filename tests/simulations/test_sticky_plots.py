@@ -60,3 +60,45 @@ def test_explorer_redraws_when_a_control_changes_and_is_registered() -> None:
     result = explorer.redraw()
     assert summary(result).splitlines()[0] in explorer.summary.value
     assert sticky_explorer(requests=300).children
+
+
+def legend_right_of_axes(ax) -> bool:  # type: ignore[no-untyped-def]
+    """The axes' legend exists and sits entirely to the right of the axes (off the data)."""
+    legend = ax.get_legend()
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    return legend is not None and legend.get_window_extent(renderer).x0 >= ax.bbox.x1
+
+
+def test_hotspot_legend_sits_off_the_data() -> None:
+    fig = plot_hotspot(run_sticky(policy="sticky", requests=1000, crash_hottest_at=200))
+    try:
+        over_time, bars = fig.axes
+        assert legend_right_of_axes(over_time)
+        assert bars.get_legend() is None, "the mean is labelled beside its line"
+        assert any(text.get_text().startswith("mean ") for text in bars.texts)
+    finally:
+        plt.close(fig)
+
+
+def test_explorer_controls_are_named_after_the_knobs_whose_rules_they_follow() -> None:
+    from simulations.knobs import applies, declared
+    from simulations.scenarios.sticky.model import StickyScenario
+
+    knobs = declared(StickyScenario)
+    explorer = StickyExplorer(requests=300)
+    own = set(explorer.controls) - set(knobs)
+    assert own == {"load", "scale_out"}, "every other control is a scenario knob"
+
+    def matters(name: str) -> bool:
+        settings = {key: control.value for key, control in explorer.controls.items()}
+        return applies(knobs[name][1], settings)
+
+    assert not matters("epsilon"), "ε does nothing under the default sticky policy"
+    explorer.controls["policy"].value = "bounded_load"
+    assert matters("epsilon")
+    assert matters("zipf_s")
+    explorer.controls["activity"].value = "pareto"
+    assert not matters("zipf_s")
+    assert "bounded_load" in explorer.summary.value

@@ -241,3 +241,32 @@ def test_pareto_activity_runs_and_depends_on_alpha() -> None:
 def test_bad_scenarios_are_rejected(bad: dict) -> None:
     with pytest.raises(ValueError):
         StickyScenario(**bad)
+
+
+def test_replicated_policies_serve_the_same_streams_run_by_run() -> None:
+    from simulations.replications import replication_seeds
+    from simulations.scenarios.sticky.model import replicate_sticky, spread_table
+
+    runs = replicate_sticky(3, ("sticky", "round_robin"), requests=1500, seed=7)
+    seeds = replication_seeds(7, 3)
+    for policy, results in runs.items():
+        assert [r.scenario.seed for r in results] == seeds
+        assert all(r.policy == policy for r in results)
+    for sticky, robin in zip(runs["sticky"], runs["round_robin"], strict=True):
+        assert sticky.horizon == robin.horizon  # the very same arrivals
+        assert sticky.heaviest_user_share == robin.heaviest_user_share
+    assert len({r.horizon for r in runs["sticky"]}) == 3, "each run its own stream"
+    assert runs["sticky"][2].to_dict() == run_sticky(requests=1500, seed=seeds[2]).to_dict()
+    table = spread_table(runs).splitlines()
+    assert table[0] == "mean and 95% interval over 3 runs"
+    assert table[3].startswith("sticky") and table[4].startswith("round_robin")
+    assert table[3].count("–") == 3, "an interval for each measure"
+
+
+def test_replications_refuse_too_much_work_or_no_runs() -> None:
+    from simulations.scenarios.sticky.model import replicate_sticky
+
+    with pytest.raises(ValueError, match="requests over all runs"):
+        replicate_sticky(100, requests=20_000)  # 6 policies × 100 × 20,000 > 2M
+    with pytest.raises(ValueError, match="replications"):
+        replicate_sticky(0)

@@ -54,6 +54,7 @@ from simulations.engine.workload import (
     policy_stream,
 )
 from simulations.knobs import with_overrides
+from simulations.replications import ReplicationSettings, mean_interval, replication_seeds
 from simulations.scenarios.autoscale.autoscaler import (
     FLOAT_SLACK,
     Decision,
@@ -199,6 +200,18 @@ class AutoscaleResult(Outcome):
     events: list[ClusterEvent] = field(default_factory=list, repr=False)
     lost_sessions: list[tuple[float, int, int]] = field(default_factory=list, repr=False)
 
+    def scale_outs_between(self, start: float, end: float) -> list[float]:
+        """When the autoscaler asked for more instances than were running or booting, at the
+        syncs in ``[start, end)``: before the spike, that is noise alone."""
+        asked = (d for d in self.decisions if d.desired > d.ready + d.booting)
+        return [d.time for d in asked if start <= d.time < end]
+
+    @property
+    def spike_scale_out(self) -> float | None:
+        """The first scale-out asked for once the spike has begun (``None``: none was)."""
+        later = self.scale_outs_between(self.scenario.spike_at, math.inf)
+        return later[0] if later else None
+
     def summary(self) -> str:
         s = self.scenario
         return (
@@ -328,6 +341,44 @@ def run_autoscale(scenario: AutoscaleScenario | None = None, **overrides: Any) -
         events=list(cluster.events),
         lost_sessions=list(book.lost),
     )
+
+
+def replicate_autoscale(
+    replications: int = 10, scenario: AutoscaleScenario | None = None, **overrides: Any
+) -> list[AutoscaleResult]:
+    """The same spike ``replications`` times, each with its own seed (``replication_seeds`` of
+    the scenario's seed): run i of any two calls with the same seed sees the same visitors, so
+    two settings compare run by run (common random numbers)."""
+    ReplicationSettings(replications)
+    scenario = with_overrides(AutoscaleScenario, scenario, overrides)
+    seeds = replication_seeds(scenario.seed, replications)
+    return [run_autoscale(scenario, seed=seed) for seed in seeds]
+
+
+def damage_table(replicated: dict[str, list[AutoscaleResult]]) -> str:
+    """Setups side by side over replications: sessions lost, users forced to log in again,
+    failed requests and the p99 of the spike, each as the mean of the runs and its 95%
+    interval (an interval needs two runs or more)."""
+    measures = (
+        ("sessions lost", lambda r: r.sessions_lost, "{:.1f}"),
+        ("forced to log in", lambda r: r.users_forced_to_login, "{:.1f}"),
+        ("failed requests", lambda r: r.failed_requests, "{:.1f}"),
+        ("spike p99 (s)", lambda r: r.spike_response.p99, "{:.1f}"),
+    )
+    runs = {len(results) for results in replicated.values()}
+    if len(runs) != 1 or min(runs) < 2:
+        raise ValueError("every setup needs the same number of runs, at least 2")
+    header = f"{'setup':<17}" + "".join(f"{name:>19}" for name, _, _ in measures)
+    rows = [f"mean (95% interval) over {runs.pop()} runs", header, "-" * len(header)]
+    for name, results in replicated.items():
+        cells = []
+        for _, measure, shown in measures:
+            values = [measure(result) for result in results]
+            low, high = mean_interval(values)
+            mean = math.fsum(values) / len(values)
+            cells.append(f"{shown.format(mean)} ({shown.format(low)}–{shown.format(high)})")
+        rows.append(f"{name:<17}" + "".join(f"{cell:>19}" for cell in cells))
+    return "\n".join(rows)
 
 
 def _arrival_rates(arrived: list[float], times: list[float]) -> list[float]:

@@ -15,7 +15,8 @@ from simulations.scenarios.autoscale.model import AutoscaleResult
 
 def draw_autoscale(result: AutoscaleResult, load_ax: Axes, replicas_ax: Axes) -> None:
     """Top: requests per second against what the ready instances can serve at the target;
-    bottom: instances ready and booting, with the spike shaded."""
+    bottom: instances ready and booting, with the spike shaded. Legends sit to the right of
+    the axes, off the data."""
     s = result.scenario
     t = result.timeline
     capacity = [ready * s.service_rate * s.target for ready in t.ready]
@@ -29,7 +30,7 @@ def draw_autoscale(result: AutoscaleResult, load_ax: Axes, replicas_ax: Axes) ->
         label=f"ready × μ × target ({s.target:g})",
     )
     load_ax.set(ylabel="requests / s")
-    load_ax.legend(fontsize=8, loc="upper right")
+    load_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     running = [r + b for r, b in zip(t.ready, t.booting, strict=True)]
     replicas_ax.fill_between(
         t.times,
@@ -42,7 +43,7 @@ def draw_autoscale(result: AutoscaleResult, load_ax: Axes, replicas_ax: Axes) ->
     )
     replicas_ax.step(t.times, t.ready, where="post", color="tab:blue", lw=1.6, label="ready")
     replicas_ax.set(xlabel="time (s)", ylabel="instances", ylim=(0, max(running) + 1))
-    replicas_ax.legend(fontsize=8, loc="upper right")
+    replicas_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     for ax in (load_ax, replicas_ax):
         ax.axvspan(s.spike_at, s.spike_at + s.spike_duration, color="tab:red", alpha=0.08)
     load_ax.set_title(

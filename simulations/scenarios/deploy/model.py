@@ -13,8 +13,10 @@ launch new instances while the total (old + new, booting or ready) stays within 
 surge, and retire old ones while the ready count stays at least replicas − unavailable; then
 wait for a new instance to finish booting. Retiring drains by default (the instance leaves the
 balancer, finishes its requests, then exits: Kubernetes' SIGTERM and grace period); without
-draining what it held fails. Draining instances no longer count (Kubernetes counts terminating
-pods neither).
+draining what it held fails. Draining instances count against neither bound: a RollingUpdate
+leaves terminating pods out of both counts (unless the newer, feature-gated Deployment field
+``podReplacementPolicy: TerminationComplete`` makes it wait for them), so while old instances
+drain, more than replicas + surge instances exist (``max_present``).
 
 Every old instance is replaced, so with sessions in ``memory`` every session on the old version
 is lost (a user re-pinned to another *old* instance can even be logged out twice); with a
@@ -61,6 +63,7 @@ from simulations.engine.workload import (
     policy_stream,
 )
 from simulations.knobs import with_overrides
+from simulations.replications import ReplicationSettings, replication_seeds
 
 SAMPLE_EVERY = 1.0  # seconds between timeline samples
 _AMOUNT = re.compile(r"^(\d+)(%?)$")
@@ -113,6 +116,11 @@ class Snapshot:
     def total(self) -> int:
         """Instances that count against the surge: booting or ready, old or new."""
         return self.old_ready + self.new_ready + self.new_booting
+
+    @property
+    def present(self) -> int:
+        """Every instance that exists, draining ones included (they count against no bound)."""
+        return self.total + self.draining
 
 
 def rolling_deploy(
@@ -262,6 +270,13 @@ class DeployResult(Outcome):
     lost_sessions: list[tuple[float, int, int]] = field(default_factory=list, repr=False)
 
     @property
+    def max_present(self) -> int:
+        """Most instances that existed at once, draining ones included: above replicas + surge
+        when old instances drain while new ones boot (Kubernetes does not count terminating
+        pods against maxSurge either)."""
+        return max((snap.present for snap in self.history), default=self.scenario.replicas)
+
+    @property
     def deploy_time(self) -> float | None:
         finished = self.deploy_finished
         return None if finished is None else finished - self.scenario.deploy_at
@@ -362,3 +377,15 @@ def run_deploy(scenario: DeployScenario | None = None, **overrides: Any) -> Depl
         events=list(cluster.events),
         lost_sessions=list(book.lost),
     )
+
+
+def replicate_deploy(
+    replications: int = 10, scenario: DeployScenario | None = None, **overrides: Any
+) -> list[DeployResult]:
+    """The same deploy ``replications`` times, each with its own seed (``replication_seeds`` of
+    the scenario's seed): the bounds and the timing are the controller's, the users' requests
+    and so who is logged out twice are the noise."""
+    ReplicationSettings(replications)
+    scenario = with_overrides(DeployScenario, scenario, overrides)
+    seeds = replication_seeds(scenario.seed, replications)
+    return [run_deploy(scenario, seed=seed) for seed in seeds]

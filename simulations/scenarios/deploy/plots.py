@@ -13,7 +13,9 @@ from simulations.scenarios.deploy.model import DeployResult
 
 
 def draw_deploy(result: DeployResult, ax: Axes) -> None:
-    """Instances by version and state during the deploy, within its two bounds."""
+    """Instances by version and state during the deploy, within its two bounds. The bounds
+    count what Kubernetes counts: draining (terminating) instances are stacked on top, hatched,
+    outside both counts. The legend sits to the right of the axes, off the data."""
     s = result.scenario
     t = result.timeline
     ax.stackplot(
@@ -22,8 +24,10 @@ def draw_deploy(result: DeployResult, ax: Axes) -> None:
         t.new_ready,
         t.booting,
         t.draining,
-        labels=("old, ready", "new, ready", "new, booting", "old, draining"),
-        colors=("tab:gray", "tab:green", "tab:orange", "tab:red"),
+        labels=("old, ready", "new, ready", "new, booting", "draining (not counted)"),
+        colors=("tab:gray", "tab:green", "tab:orange", "white"),
+        edgecolor=("none", "none", "none", "tab:red"),
+        hatch=(None, None, None, "////"),
         alpha=0.7,
         step="post",
     )
@@ -45,16 +49,16 @@ def draw_deploy(result: DeployResult, ax: Axes) -> None:
     end = (result.deploy_finished or s.duration) + 10
     ax.set(
         xlim=(start, end),
-        ylim=(0, s.replicas + result.surge + 2),
+        ylim=(0, result.max_present + 1),
         xlabel="time (s)",
         ylabel="instances",
     )
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def plot_deploy(result: DeployResult) -> Figure:
     """One rolling deploy: which instances exist, and in what state, as it goes."""
-    fig, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9, 3.2), layout="constrained")
     draw_deploy(result, ax)
     took = result.deploy_time
     ax.set_title(

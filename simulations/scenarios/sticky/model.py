@@ -42,6 +42,7 @@ from simulations.engine.metrics import ResponseStats, rounded
 from simulations.engine.policies import LeastConnections, Policy, RoundRobin, Sticky
 from simulations.engine.workload import Request, independent_streams, policy_stream, service_sampler
 from simulations.knobs import with_overrides
+from simulations.replications import ReplicationSettings, mean_interval, replication_seeds
 from simulations.scenarios.sticky.affinity import BoundedLoadHash, ConsistentHash, HashSticky
 from simulations.scenarios.sticky.users import ACTIVITY_MODELS, UserActivity
 
@@ -492,6 +493,50 @@ def compare_sticky(
     return {
         policy: run_sticky(StickyScenario(**{**overrides, "policy": policy})) for policy in policies
     }
+
+
+def replicate_sticky(
+    replications: int = 10, policies: tuple[str, ...] = STICKY_POLICIES, **overrides: Any
+) -> dict[str, list[StickyResult]]:
+    """Each of ``policies`` on ``replications`` independent request streams (seeds from
+    ``replication_seeds`` of the scenario's seed). Run i of every policy serves the very same
+    requests, so policies compare run by run; which heavy users share an instance changes from
+    one run to the next, and that is the spread to report."""
+    ReplicationSettings(replications)
+    base = StickyScenario(**{**overrides, "policy": policies[0]})
+    knobs.work_limit(
+        "requests over all runs",
+        replications * len(policies) * base.requests,
+        knobs.MAX_REQUESTS,
+        "replications or requests",
+    )
+    seeds = replication_seeds(base.seed, replications)
+    return {
+        policy: [run_sticky(base, policy=policy, seed=seed) for seed in seeds]
+        for policy in policies
+    }
+
+
+def spread_table(replicated: dict[str, list[StickyResult]]) -> str:
+    """The policies side by side over replications: the hottest instance's load, imbalance and
+    p99, each as the mean of the runs and its 95% interval."""
+    measures = (
+        ("hottest load", lambda r: max(r.load), "{:.0%}"),
+        ("imbalance", lambda r: r.imbalance, "{:.2f}"),
+        ("p99 (s)", lambda r: r.p99_response, "{:.1f}"),
+    )
+    runs = len(next(iter(replicated.values())))
+    header = f"{'policy':<18}" + "".join(f"{name:>26}" for name, _, _ in measures)
+    rows = [f"mean and 95% interval over {runs} runs", header, "-" * len(header)]
+    for policy, results in replicated.items():
+        cells = []
+        for _, measure, shown in measures:
+            values = [measure(result) for result in results]
+            low, high = mean_interval(values)
+            mean = math.fsum(values) / len(values)
+            cells.append(f"{shown.format(mean)} ({shown.format(low)}–{shown.format(high)})")
+        rows.append(f"{policy:<18}" + "".join(f"{cell:>26}" for cell in cells))
+    return "\n".join(rows)
 
 
 def comparison_table(results: dict[str, StickyResult]) -> str:

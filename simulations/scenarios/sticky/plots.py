@@ -42,9 +42,9 @@ def plot_utilization_over_time(result: StickyResult, ax: Axes) -> Axes:
         xlabel="time (s)",
         ylabel="busy fraction",
         ylim=(0, 1.1),
-        title=f"{result.policy}: utilization per instance over time",
+        title=f"{result.policy}: busy fraction per instance",
     )
-    ax.legend(loc="lower right", fontsize=7, ncol=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=7)
     return ax
 
 
@@ -58,14 +58,22 @@ def plot_hotspot(result: StickyResult) -> Figure:
     colors = ["tab:red" if value == max(result.load) else "tab:blue" for value in result.load]
     right.bar(indices, result.load, color=colors)
     mean_load = sum(result.load) / len(result.load)
-    right.axhline(mean_load, color="black", ls="--", lw=1, label=f"mean {mean_load:.2f}")
+    right.axhline(mean_load, color="black", ls="--", lw=1)
+    right.annotate(
+        f"mean {mean_load:.2f}",
+        (1.0, mean_load),
+        xycoords=("axes fraction", "data"),
+        xytext=(2, 0),
+        textcoords="offset points",
+        fontsize=8,
+        va="center",
+    )
     right.set(
         xlabel="instance",
         ylabel="offered load (work / time up)",
         xticks=indices,
         title=f"imbalance {result.imbalance:.2f} · p99 {result.p99_response:.1f} s",
     )
-    right.legend(fontsize=8)
     return fig
 
 

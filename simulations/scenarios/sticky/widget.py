@@ -90,16 +90,19 @@ class StickyExplorer(Explorer[StickyResult]):
 
     def __init__(self, requests: int = WIDGET_REQUESTS, seed: int = 42) -> None:
         self.requests, self.seed = requests, seed
+        # Named after their knobs (``StickyScenario``), so a knob's ``applies`` rule can tell
+        # whether it matters now: ε only under bounded_load, Zipf s only with Zipf activity.
         controls = {
             "policy": control(StickyScenario, "policy"),
-            "scale_out": widgets.Checkbox(False, description="add an instance halfway"),
+            "epsilon": control(StickyScenario, "epsilon"),
+            "activity": control(StickyScenario, "activity"),
             "zipf_s": control(StickyScenario, "zipf_s"),
             "instances": control(StickyScenario, "instances"),
             # ρ: the explorer's own knob (arrival rate = ρ × instances × μ), not a field
             "load": widgets.FloatSlider(
                 0.5, min=0.1, max=0.9, step=0.05, description="load ρ", continuous_update=False
             ),
-            "epsilon": control(StickyScenario, "epsilon"),
+            "scale_out": widgets.Checkbox(False, description="add an instance halfway"),
         }
         super().__init__(controls, UtilizationView())
 
