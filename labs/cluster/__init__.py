@@ -7,9 +7,12 @@
   the settings of ``gunicorn_conf``.
 
 Both take an app by its name in ``labs.apps.APPS`` (``"stateless"``) or a module path.
+``TcpProxy`` (``proxy``) goes between instances and their store: it adds a delay to every round
+trip or plays an outage (``cut()``, ``restore()``), and never touches the store itself.
 """
 
 from labs.cluster.local import LocalCluster, describe
 from labs.cluster.process import ClusterError, ProcessCluster
+from labs.cluster.proxy import ProxyStats, TcpProxy
 
-__all__ = ["ClusterError", "LocalCluster", "ProcessCluster", "describe"]
+__all__ = ["ClusterError", "LocalCluster", "ProcessCluster", "ProxyStats", "TcpProxy", "describe"]
