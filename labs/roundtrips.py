@@ -1,10 +1,10 @@
 """Round trips through real sockets: what a shared store costs a request (lesson 02).
 
-``labs.latency`` compares apps in one process against an in-process fake, where a store call is a
-function call. Here every store call crosses a real TCP socket: to the redis-server of
-``REDIS_URL`` when it is set, else to fakeredis served over TCP on loopback (never the in-process
-fake). A :class:`~labs.cluster.proxy.TcpProxy` in the path adds a hop delay per round trip, the
-distance to a store on another machine (about 0.1-0.5 ms inside one data centre, more across
+Timed against fakeredis inside the process, a store call would be a function call and flatter
+the store. Here every store call crosses a real TCP socket: to the redis-server of ``REDIS_URL``
+when it is set, else to fakeredis served over TCP on loopback (never the in-process fake). A
+:class:`~labs.cluster.proxy.TcpProxy` in the path adds a hop delay per round trip, the distance
+to a store on another machine (about 0.1-0.5 ms inside one data centre, more across
 zones). Two measurements, each interleaved (every round measures every variant once, so a burst
 of load on the machine hits all alike) and summarised by medians:
 
