@@ -9,9 +9,10 @@ the queueing formulas; ``explorer.py`` what every widget shares; ``cli.py`` the 
 The public API (what notebooks and exercise checks may import from here):
 
 * load balancing (lesson 03): ``run_balance`` → ``BalanceResult``; ``BalanceScenario``;
-  ``compare_policies``; ``replicate_balance`` (R runs, a warm-up, 95% intervals);
-  ``theory_for``; ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy classes for your own
-  experiments (``LoadBoard`` keeps queue lengths for policies that look at all of them);
+  ``compare_policies``; ``replicate_balance`` and ``replicate_policies`` (R runs, a warm-up,
+  95% intervals); ``theory_for``; ``POLICY_NAMES``, ``SERVICE_DISTRIBUTIONS``; policy classes
+  for your own experiments (``LoadBoard`` keeps queue lengths for policies that look at all
+  of them);
 * replications of any scenario: ``replicate``, ``replication_seeds``, ``mean_interval``;
 * session misses (lesson 01): ``session_miss_rate`` → ``SessionMissResult``;
   ``miss_rate_by_instances``;
@@ -90,6 +91,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "BalanceScenario",
         "Theory",
         "compare_policies",
+        "replicate_policies",
         "replicate_balance",
         "run_balance",
         "theory_for",
@@ -281,6 +283,7 @@ __all__ = [
     "replicate",
     "replicate_balance",
     "replicate_jwt",
+    "replicate_policies",
     "replicate_store",
     "replication_seeds",
     "round_robin_mean_response",

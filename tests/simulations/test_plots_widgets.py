@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from simulations import POLICY_NAMES, bench, compare_policies, explorer, run_balance
+from simulations import POLICY_NAMES, bench, explorer, replicate_policies, run_balance
 from simulations.bench import bare_resource_model, bare_store_model
 from simulations.cli import main
 from simulations.explorer import explorers
@@ -28,10 +28,14 @@ def test_plot_run_draws_queues_and_response_times() -> None:
     fig = plot_run(result)
     try:
         queues, responses = fig.axes
-        assert len(queues.get_lines()) == 3
-        assert max(max(line.get_ydata()) for line in queues.get_lines()) == max(
-            map(max, result.queues.lengths)
-        )
+        lanes = queues.collections  # one filled lane per instance
+        assert [lane.get_label() for lane in lanes] == ["instance 0", "instance 1", "instance 2"]
+        height = max(map(max, result.queues.lengths))
+        assert f"height: {height} requests" in queues.get_title()
+        tops = [lane.get_paths()[0].vertices[:, 1] for lane in lanes]
+        assert [round(top.max() - top.min()) for top in tops] == [
+            max(result.queues.of_instance(i)) for i in range(3)
+        ]
         labels = [line.get_label() for line in responses.get_lines()]
         assert any(label.startswith("theory mean") for label in labels)
         assert any(f"{result.response.p99:.2f}" in label for label in labels)
@@ -40,17 +44,22 @@ def test_plot_run_draws_queues_and_response_times() -> None:
 
 
 @pytest.mark.parametrize("metric", ["mean", "p99"])
-def test_policy_comparison_has_one_line_per_policy(metric: str) -> None:
-    runs = compare_policies(("random", "least_connections"), (0.5, 0.8), requests=1_000)
+def test_policy_comparison_has_one_line_per_policy_with_its_intervals(metric: str) -> None:
+    runs = replicate_policies(3, ("random", "least_connections"), (0.5, 0.8), requests=1_000)
     fig = plot_policy_comparison(runs, metric)
     try:
-        labels = [line.get_label() for line in fig.axes[0].get_lines()]
-        assert labels[:2] == ["random", "least_connections"]
-        random_line = fig.axes[0].get_lines()[0]
-        assert list(random_line.get_xdata()) == pytest.approx([0.5, 0.8])
-        assert list(random_line.get_ydata()) == [
-            getattr(r.response, metric) for r in runs["random"]
-        ]
+        ax = fig.axes[0]
+        bars = [c for c in ax.containers if c.get_label() in ("random", "least_connections")]
+        assert [c.get_label() for c in bars] == ["random", "least_connections"]
+        line, _, (ranges,) = bars[0].lines
+        assert list(line.get_xdata()) == pytest.approx([0.5, 0.8])
+        key = f"{metric}_response"
+        assert list(line.get_ydata()) == [run[key] for run in runs["random"]]
+        spans = [bound for segment in ranges.get_segments() for bound in segment[:, 1]]
+        expected = [bound for run in runs["random"] for bound in run["interval"][key]]
+        assert spans == pytest.approx(expected)
+        theory_lines = [t for t in ax.get_lines() if t.get_label().startswith("theory")]
+        assert len(theory_lines) == (3 if metric == "mean" else 0)
     finally:
         plt.close(fig)
 

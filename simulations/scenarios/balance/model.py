@@ -403,3 +403,45 @@ def compare_policies(
         ]
         for policy in policies
     }
+
+
+def replicate_policies(
+    replications: int,
+    policies: tuple[str, ...] = ("random", "round_robin", "power_of_two", "least_connections"),
+    loads: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9),
+    instances: int = 4,
+    service_rate: float = 1.0,
+    requests: int | Sequence[int] = 10_000,
+    warmup: int | Sequence[int] = 0,
+    seed: int = 0,
+    service_dist: str = "exponential",
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`compare_policies` with ``replications`` independent runs per point and a warm-up:
+    for each policy, one :func:`replicate_balance` dict per load (95% intervals included).
+    ``requests`` and ``warmup`` are one number, or one per load (a busier queue needs a longer
+    run). Every policy gets the same seeds, so the same requests."""
+    per_load = {}
+    for name, value in (("requests", requests), ("warmup", warmup)):
+        values = [value] * len(loads) if isinstance(value, int) else list(value)
+        if len(values) != len(loads):
+            raise ValueError(f"{name}: one number, or one per load ({len(loads)}), not {value!r}")
+        per_load[name] = values
+    return {
+        policy: [
+            replicate_balance(
+                replications,
+                policy,
+                instances,
+                rho * instances * service_rate,
+                service_rate,
+                count,
+                seed,
+                service_dist,
+                warmup=left_out,
+            )
+            for rho, count, left_out in zip(
+                loads, per_load["requests"], per_load["warmup"], strict=True
+            )
+        ]
+        for policy in policies
+    }

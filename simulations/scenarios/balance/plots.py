@@ -8,6 +8,7 @@ without showing it; a notebook cell ends with ``plt.show()``. Figures stay small
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -20,24 +21,36 @@ MAX_LINES = 6  # instances drawn one by one in the queue-length plot; more would
 
 
 def plot_queue_lengths(result: BalanceResult, ax: Axes) -> Axes:
-    """Each instance's queue length (waiting + in service) over simulated time."""
+    """Each instance's queue length (waiting + in service) over simulated time, one lane per
+    instance (lines on top of each other would hide which instance is busy when)."""
     trace = result.queues
     shown = min(result.instances, MAX_LINES)
-    for index in range(shown):
-        ax.step(
-            trace.times, trace.of_instance(index), where="post", lw=0.8, label=f"instance {index}"
+    lanes = [trace.of_instance(index) for index in range(shown)]
+    height = max(1, *(max(lane, default=0) for lane in lanes))
+    middles = []
+    for index, lane in enumerate(lanes):
+        base = (shown - 1 - index) * height * 1.2
+        ax.fill_between(
+            trace.times,
+            base,
+            [base + length for length in lane],
+            step="post",
+            lw=0,
+            color=f"C{index % 10}",
+            label=f"instance {index}",
         )
-    more = "" if shown == result.instances else f" (first {shown} of {result.instances})"
-    ax.set(xlabel="time (s)", ylabel="requests at instance", title=f"Queue lengths{more}")
-    if shown <= 4:
-        ax.legend(loc="upper right", fontsize=8)
+        middles.append(base + height / 2)
+    ax.set_yticks(middles, [f"instance {index}" for index in range(shown)])
+    ax.tick_params(axis="y", length=0)
+    more = "" if shown == result.instances else f", first {shown} of {result.instances}"
+    ax.set(xlabel="time (s)", title=f"Queue lengths (a lane's height: {height} requests{more})")
     return ax
 
 
 def plot_response_times(result: BalanceResult, ax: Axes) -> Axes:
     """Histogram of response times with the simulated mean, p99 and the theory's mean."""
     times = result.response_times
-    top = result.response.p99 * 1.5
+    top = result.response.p99 * 2  # the p99 line mid-way: the legend fits in the tail beyond it
     ax.hist([t for t in times if t <= top], bins=40, color="tab:blue", alpha=0.6)
     ax.axvline(
         result.response.mean, color="black", lw=1.5, label=f"mean {result.response.mean:.2f} s"
@@ -48,7 +61,7 @@ def plot_response_times(result: BalanceResult, ax: Axes) -> Axes:
     expected = result.theory.mean_response
     if expected is not None and expected < top:
         ax.axvline(expected, color="black", ls="--", lw=1, label=f"theory mean {expected:.2f} s")
-    ax.set(xlabel="response time (s)", ylabel="requests", title="Response times")
+    ax.set(xlabel="response time (s)", ylabel="requests", title="Response times", xlim=(0, top))
     ax.legend(loc="upper right", fontsize=8)
     return ax
 
@@ -61,7 +74,7 @@ def first_runs(results: Mapping[str, Sequence[BalanceResult]]) -> Sequence[Balan
 def plot_run(result: BalanceResult) -> Figure:
     """One run at a glance: queue lengths over time, and the response-time distribution."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.22)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.14, top=0.84, wspace=0.22)
     plot_queue_lengths(result, left)
     plot_response_times(result, right)
     fig.suptitle(
@@ -73,26 +86,39 @@ def plot_run(result: BalanceResult) -> Figure:
 
 
 def plot_policy_comparison(
-    results: Mapping[str, Sequence[BalanceResult]], metric: str = "p99"
+    results: Mapping[str, Sequence[dict[str, Any]]], metric: str = "p99"
 ) -> Figure:
-    """Mean or p99 response time against load, one line per policy (theory dashed for the mean).
+    """Mean or p99 response time against load, one line per policy, each point with its 95%
+    interval (theory dashed for the mean).
 
-    ``results`` maps a policy name to its runs at increasing load, as ``compare_policies``
-    returns them.
+    ``results`` maps a policy name to its replicated runs at increasing load, as
+    ``replicate_policies`` returns them (``replicate_balance`` dicts, with an ``interval``).
     """
     if metric not in ("mean", "p99"):
         raise ValueError("metric must be 'mean' or 'p99'")
+    key = f"{metric}_response"
     fig, ax = plt.subplots(figsize=(8, 3.5))
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9)
     for policy, runs in results.items():
-        loads = [run.load for run in runs]
-        values = [getattr(run.response, metric) for run in runs]
-        ax.plot(loads, values, "o-", label=policy)
-    first = first_runs(results)[0]
-    if metric == "mean" and first.service_dist == "exponential":
-        loads = [run.load for run in first_runs(results)]
+        values = [run[key] for run in runs]
+        bounds = [run["interval"][key] for run in runs]
+        ax.errorbar(
+            [run["load"] for run in runs],
+            values,
+            yerr=[
+                [value - low for value, (low, _) in zip(values, bounds, strict=True)],
+                [high - value for value, (_, high) in zip(values, bounds, strict=True)],
+            ],
+            fmt="o-" if metric == "p99" else "o",  # means: the theory curves give the shape
+            ms=4,
+            capsize=3,
+            label=policy,
+        )
+    first = next(iter(results.values()))
+    n, mu = first[0]["instances"], first[0]["service_rate"]
+    if metric == "mean" and first[0]["service_dist"] == "exponential":
+        loads = [run["load"] for run in first]
         fine = [min(loads) + (max(loads) - min(loads)) * k / 50 for k in range(51)]
-        n, mu = first.instances, first.service_rate
         curves = [
             ("--", "M/M/1 at λ/n (random)", lambda lam: theory.mm1_mean_response(lam / n, mu)),
             (
@@ -110,10 +136,13 @@ def plot_policy_comparison(
                 lw=0.8,
                 label=f"theory: {label}",
             )
+    replications = first[0]["interval"]["replications"]
     ax.set(
         xlabel="load per instance ρ",
         ylabel=f"{metric} response time (s)",
-        title=f"{metric} response time vs load, {first.instances} instances",
+        title=f"{metric} response time vs load, {n} instances: mean of {replications} runs "
+        "and its 95% interval",
     )
-    ax.legend(fontsize=8)
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8, loc="upper left")
     return fig

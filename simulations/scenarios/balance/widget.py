@@ -15,10 +15,12 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from simulations.explorer import Explorer, control, png_bytes
+from simulations.replications import mean_interval, replication_seeds
 from simulations.scenarios.balance.model import BalanceResult, BalanceScenario, run_balance
 from simulations.scenarios.balance.plots import MAX_LINES
 
 WIDGET_REQUESTS = 5_000  # small enough to redraw in well under 150 ms, big enough to show a tail
+RUNS = 3  # the drawn run and independent ones like it: the summary's 95% interval
 
 
 def run_explored_balance(
@@ -85,10 +87,23 @@ class BalanceExplorer(Explorer[BalanceResult]):
         super().__init__(controls, QueueLengthView())
 
     def run(self, settings: dict[str, Any]) -> BalanceResult:
-        return run_explored_balance(**settings, requests=self.requests, seed=self.seed)
+        """The run to draw; ``RUNS - 1`` more with independent seeds give the summary's
+        interval (``means``)."""
+        shown = run_explored_balance(**settings, requests=self.requests, seed=self.seed)
+        others = [
+            run_explored_balance(**settings, requests=self.requests, seed=seed)
+            for seed in replication_seeds(self.seed, RUNS - 1)
+        ]
+        self.means = [run.mean_response for run in (shown, *others)]
+        return shown
 
     def describe(self, result: BalanceResult) -> str:
-        return result.summary()
+        mean = sum(self.means) / len(self.means)
+        low, high = mean_interval(self.means)
+        return (
+            f"{result.summary()}\nthis run and {RUNS - 1} more like it: mean {mean:.2f} s, 95% "
+            f"interval {low:.2f} … {high:.2f} s (short runs are noisy: lesson 03, section 5)"
+        )
 
 
 def balance_explorer(requests: int = WIDGET_REQUESTS, seed: int = 0) -> widgets.Widget:
