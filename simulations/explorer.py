@@ -124,6 +124,8 @@ class Explorer(ABC, Generic[Result]):
         self.summary = widgets.HTML()
         for control in self.controls.values():
             control.observe(self.redraw, names="value")
+            if not isinstance(control, widgets.Checkbox):  # a checkbox's label is beside it
+                control.style.description_width = "initial"  # the label in full, never "revocatio…"
         ordered = list(self.controls.values())
         rows = [
             widgets.HBox(ordered[start : start + self.per_row])

@@ -178,6 +178,13 @@ def test_explorer_images_carry_twice_the_pixels_they_are_shown_at(name: str) -> 
     assert shown.image.layout.max_width == "100%"  # never wider than the notebook
 
 
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_every_control_label_is_shown_in_full(name: str) -> None:
+    for control in EXPLORERS[name]().controls.values():
+        if not isinstance(control, explorer.widgets.Checkbox):
+            assert control.style.description_width == "initial", control.description
+
+
 def test_a_control_that_does_not_apply_is_disabled_and_says_why() -> None:
     sticky = EXPLORERS["sticky"]()
     sticky.controls["policy"].value = "sticky"

@@ -25,7 +25,7 @@ class AutoscaleView:
     """Load against capacity (top) and instances (bottom), drawn once, then given new data."""
 
     def __init__(self) -> None:
-        self.figure = Figure(figsize=(8.5, 3.6), dpi=64)
+        self.figure = Figure(figsize=(8.5, 3.6), dpi=80)
         self.load_ax, self.replicas_ax = self.figure.subplots(2, 1, sharex=True)
         self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.92, hspace=0.1)
         (self.load,) = self.load_ax.plot([], [], color="tab:gray", lw=1, label="requests/s")

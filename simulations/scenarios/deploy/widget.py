@@ -22,7 +22,7 @@ class DeployView:
     """Instances by version and state during the deploy, within its two bounds."""
 
     def __init__(self) -> None:
-        self.figure = Figure(figsize=(8, 3), dpi=64)
+        self.figure = Figure(figsize=(8, 3), dpi=72)
         self.ax = self.figure.add_subplot()
         self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9)
 

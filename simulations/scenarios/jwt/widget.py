@@ -89,8 +89,7 @@ class JwtExplorer(Explorer[JwtResult]):
     def __init__(self, users: int = WIDGET_USERS, seed: int = 42) -> None:
         self.users, self.seed = users, seed
         names = ("revocation", "token_ttl", "denylist_delay", "revocation_rate")
-        fit = {"style": {"description_width": "initial"}}  # labels in full, not "revocatio…"
-        controls = {name: control(JwtScenario, name, **fit) for name in names}
+        controls = {name: control(JwtScenario, name) for name in names}
         super().__init__(controls, ExposureView())
 
     def run(self, settings: dict[str, Any]) -> JwtResult:

@@ -153,8 +153,6 @@ class StoreExplorer(Explorer[StoreRuns]):
             "slow_factor": control(StoreScenario, "slow_factor"),
             "incident_for": control(StoreScenario, "incident_for"),
         }
-        for slider in controls.values():
-            slider.style = {"description_width": "initial"}
         super().__init__(controls, TimelineView())
 
     def run(self, settings: dict[str, Any]) -> StoreRuns:
