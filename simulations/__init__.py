@@ -15,7 +15,7 @@ The public API (what notebooks and exercise checks may import from here):
   of them);
 * replications of any scenario: ``replicate``, ``replication_seeds``, ``mean_interval``;
 * session misses (lesson 01): ``session_miss_rate`` → ``SessionMissResult``;
-  ``miss_rate_by_instances``;
+  ``miss_rate_by_instances``; ``replicate_miss_rates`` (with 95% intervals);
 * queueing theory: ``simulations.theory`` (M/M/1, M/G/1, M/M/c with Erlang C, random routing,
   round robin as E_n/M/1, power of d choices, sticky pins);
 * instances that die, scale and redeploy (lessons 04, 05): ``run_crashes`` → ``CrashResult``
@@ -120,6 +120,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "SessionMissResult",
         "SessionMissScenario",
         "miss_rate_by_instances",
+        "replicate_miss_rates",
         "session_miss_rate",
     ),
     "simulations.scenarios.store.model": (
@@ -283,6 +284,7 @@ __all__ = [
     "replicate",
     "replicate_balance",
     "replicate_jwt",
+    "replicate_miss_rates",
     "replicate_policies",
     "replicate_store",
     "replication_seeds",

@@ -11,6 +11,7 @@ from simulations.scenarios.session_miss.model import (
     SessionMissResult,
     expected_miss_rate,
     miss_rate_by_instances,
+    replicate_miss_rates,
     session_miss_rate,
 )
 from simulations.scenarios.session_miss.plots import plot_miss_rates
@@ -114,17 +115,34 @@ def test_theory() -> None:
         expected_miss_rate(3, store="nowhere")
 
 
-def test_the_figure_shows_one_line_per_label_and_the_theory() -> None:
-    runs = {p: miss_rate_by_instances(range(1, 5), requests=200, policy=p) for p in POLICIES}
+def test_the_figure_shows_each_label_with_intervals_and_the_theory() -> None:
+    runs = {p: replicate_miss_rates(range(1, 5), 3, requests=200, policy=p) for p in POLICIES}
     fig = plot_miss_rates(runs)
     try:
         [ax] = fig.axes
         labels = [line.get_label() for line in ax.get_lines()]
-        assert labels == ["theory, sessions in memory: 1 − 1/N", *POLICIES]
+        assert [label for label in labels if not label.startswith("_")] == [
+            "theory, sessions in memory: 1 − 1/N"
+        ]
+        bars = ax.containers
+        assert [c.get_label() for c in bars] == [f"{p} (95% interval)" for p in POLICIES]
+        points, _, (ranges,) = bars[1].lines  # random: its rates and their intervals
+        assert list(points.get_ydata()) == [run["miss_rate"] for run in runs["random"]]
+        spans = [bound for segment in ranges.get_segments()[1:] for bound in segment[:, 1]]
+        expected = [b for run in runs["random"][1:] for b in run["interval"]["miss_rate"]]
+        assert spans == pytest.approx(expected)
         assert list(ax.get_xticks()) == [1, 2, 3, 4]
         assert fig.get_size_inches()[0] <= 9 and fig.get_size_inches()[1] <= 4
     finally:
         plt.close(fig)
+
+
+def test_replicated_miss_rates_hold_the_theory_in_their_intervals() -> None:
+    runs = replicate_miss_rates([2, 4, 8], 10, requests=1_000, policy="random", seed=3)
+    for run in runs:
+        low, high = run["interval"]["miss_rate"]
+        assert low <= run["expected_miss_rate"] <= high
+        assert run["requests"] == 1_000 and run["interval"]["replications"] == 10
 
 
 def test_the_explorer_redraws_from_its_controls() -> None:

@@ -20,19 +20,7 @@ DESCRIPTION = (
 
 
 def run(scenario: SessionMissScenario) -> dict[str, Any]:
-    result = session_miss_rate(scenario)
-    return {
-        "instances": result.instances,
-        "policy": result.policy,
-        "store": result.store,
-        "users": result.users,
-        "requests": result.requests,
-        "seed": result.seed,
-        "misses": result.misses,
-        "miss_rate": round(result.miss_rate, 6),
-        "expected_miss_rate": round(result.expected_miss_rate, 6),
-        "requests_per_instance": list(result.requests_per_instance),
-    }
+    return session_miss_rate(scenario).to_dict()
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import simpy
 
 from simulations import knobs
+from simulations.replications import replicate
 
 POLICIES = ("round_robin", "random", "sticky")
 STORES = ("memory", "shared")
@@ -73,6 +74,21 @@ class SessionMissResult:
     def expected_miss_rate(self) -> float:
         """What theory says the miss rate should be (see :func:`expected_miss_rate`)."""
         return expected_miss_rate(self.instances, self.policy, self.store)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the command line prints it."""
+        return {
+            "instances": self.instances,
+            "policy": self.policy,
+            "store": self.store,
+            "users": self.users,
+            "requests": self.requests,
+            "seed": self.seed,
+            "misses": self.misses,
+            "miss_rate": round(self.miss_rate, 6),
+            "expected_miss_rate": round(self.expected_miss_rate, 6),
+            "requests_per_instance": list(self.requests_per_instance),
+        }
 
 
 def expected_miss_rate(instances: int, policy: str = "round_robin", store: str = "memory") -> float:
@@ -159,3 +175,19 @@ def miss_rate_by_instances(
     """:func:`session_miss_rate` for each number of instances, the other ``settings`` (fields
     of ``SessionMissScenario``) and the seed the same each time."""
     return [session_miss_rate(n, **settings) for n in instance_counts]
+
+
+def replicate_miss_rates(
+    instance_counts: Iterable[int], replications: int, **settings: Any
+) -> list[dict[str, Any]]:
+    """:func:`miss_rate_by_instances` with ``replications`` independent runs per number of
+    instances, merged (``simulations.replications``): misses summed, the miss rate averaged,
+    its 95% interval in ``"interval"``."""
+    return [
+        replicate(_run_dict, SessionMissScenario(n, **settings), replications)
+        for n in instance_counts
+    ]
+
+
+def _run_dict(scenario: SessionMissScenario) -> dict[str, Any]:
+    return simulate(scenario).to_dict()
