@@ -12,12 +12,22 @@ every run and with either balancer: ``users_logged_out``, ``users_on_killed_inst
 spread over the survivors (``requests_per_instance``): it depends on when the balancer notices
 the dead instance and on its round-robin bookkeeping, which differs between nginx and the
 Python balancer.
+
+The second experiment, :func:`run_kill_under_load`, kills an instance *while* requests are in
+its hands: client threads keep sending ``GET /cart`` and ``POST /cart/items`` through the
+Python balancer to instances that take ``request_delay`` seconds per request, and the kill waits
+until the doomed instance holds at least two of each. Which and how many requests are in flight
+then depends on scheduling; what does not is the verdict: the POSTs it held fail (502) and are
+not sent again, the GETs it held are sent to another instance and succeed, nothing else fails.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from requests import RequestException, Session
 
@@ -25,6 +35,8 @@ from labs.apps.users import demo_password, load_test_users
 from labs.cluster import ProcessCluster
 
 TIMEOUT_SECONDS = 10
+# What the clients of the kill-under-load experiment send: a read and a write of their cart.
+LOAD_ROUTES = {"GET": "/cart", "POST": "/cart/items"}
 
 
 class ExperimentError(RuntimeError):
@@ -164,8 +176,14 @@ class _User:
 
     def get(self, url: str) -> tuple[int | None, str | None]:
         """``(status, X-Instance)`` of ``GET url``; ``(None, None)`` if nothing answered."""
+        return self.send("GET", url)
+
+    def send(self, method: str, url: str) -> tuple[int | None, str | None]:
+        """``(status, X-Instance)`` of ``method url`` (a POST adds one pen to the cart);
+        ``(None, None)`` if nothing answered."""
+        body = {"sku": "pen", "qty": 1} if method == "POST" else None
         try:
-            response = self.session.get(url, timeout=TIMEOUT_SECONDS)
+            response = self.session.request(method, url, json=body, timeout=TIMEOUT_SECONDS)
         except RequestException:
             return None, None
         return response.status_code, response.headers.get("X-Instance")
@@ -186,3 +204,209 @@ def _login(url: str, name: str) -> _User:
         raise ExperimentError(f"login of {name} failed: {response.status_code} {response.text}")
     token = response.json().get("access_token")  # the JWT app; session apps set a cookie
     return _User(session, response.headers.get("X-Instance", "?"), token)
+
+
+# --- a kill under load ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """One request of a load client: its method, when it left and came back, what came back."""
+
+    method: str
+    sent: float  # time.monotonic()
+    answered: float
+    status: int | None  # None: no answer at all
+    instance: str | None
+
+
+@dataclass(frozen=True)
+class LoadKillResult:
+    """What ``kill -9`` of one instance did to requests that were in flight (see
+    :func:`kill_under_load`). Per-method counts are keyed ``"GET"`` and ``"POST"``."""
+
+    app: str
+    retry: str  # the balancer's retry setting (labs.cluster.balancer.RETRY)
+    instances: int
+    clients: int  # client threads per method, each with one request out at a time
+    request_delay: float
+    killed_instance: str
+    held_at_kill: dict[str, int]  # method -> what the balancer had sent it, a moment before
+    in_flight_at_kill: dict[str, int]  # method -> client requests out when the kill came
+    failed_in_flight: dict[str, int]  # method -> of those, failed (502 or no answer)
+    failed_otherwise: int  # requests that failed though not in flight at the kill
+    retried: dict[str, int]  # method -> sent again by the balancer after the instance failed
+    not_retried: dict[str, int]  # method -> answered 502 by the balancer instead
+    sent: dict[str, int]  # method -> requests the clients sent in all
+    answered_after_kill: dict[str, int] = field(default_factory=dict)  # instance -> 200s after
+
+    def verdict(self) -> str:
+        """The part that does not depend on scheduling: a band and a yes or no per method."""
+        killed, n = self.killed_instance, self.clients
+
+        def band(count: int) -> str:
+            return f"yes, 1–{n} of {n}" if 1 <= count <= n else f"NO ({count} of {n})"
+
+        get, post = "GET", "POST"
+        return "\n".join(
+            [
+                f"kill -9 of {killed} under load: {n} clients sending GET {LOAD_ROUTES[get]}, "
+                f"{n} sending POST {LOAD_ROUTES[post]}; balancer retry: {self.retry}",
+                f"  in-flight POSTs failed: {band(self.failed_in_flight[post])}; "
+                f"retried: {self.retried[post]}",
+                f"  in-flight GETs retried on another instance: {band(self.retried[get])}; "
+                f"failed: {self.failed_in_flight[get]}",
+                f"  requests failed that were not in flight at the kill: {self.failed_otherwise}",
+            ]
+        )
+
+    def counts(self) -> str:
+        """The exact numbers of this run (they vary from run to run)."""
+
+        def per_method(counts: dict[str, int]) -> str:
+            return ", ".join(f"{method} {counts.get(method, 0)}" for method in LOAD_ROUTES)
+
+        after = ", ".join(f"{name} {count}" for name, count in self.answered_after_kill.items())
+        rows = [
+            (f"held by {self.killed_instance} just before the kill", per_method(self.held_at_kill)),
+            ("clients' requests out at the kill", per_method(self.in_flight_at_kill)),
+            ("  of those failed", per_method(self.failed_in_flight)),
+            ("resent by the balancer", per_method(self.retried)),
+            ("answered 502, not resent", per_method(self.not_retried)),
+            ("requests sent in all", per_method(self.sent)),
+            ("answered 200 after the kill by", after),
+        ]
+        return "\n".join(f"{label + ':':<36}{value}" for label, value in rows)
+
+
+def kill_under_load(
+    cluster: ProcessCluster,
+    clients: int = 8,
+    kill: int | str = 1,
+    hold: int = 2,
+    after_seconds: float = 0.5,
+    wait_seconds: float = 20.0,
+) -> LoadKillResult:
+    """Kill instance ``kill`` while ``clients`` threads send ``GET /cart`` and as many send
+    ``POST /cart/items``, each one request at a time, through ``cluster``'s Python balancer.
+
+    The kill comes once the instance holds at least ``hold`` requests of each method (an
+    instance with a sync worker serves one at a time, so with 2 at least one of each is still
+    waiting when the kill lands); the clients go on for ``after_seconds`` more.
+    """
+    balancer = cluster.balancer
+    if balancer is None:
+        raise ValueError(
+            "kill_under_load reads the Python balancer's counters: start the cluster with "
+            'balancer="python" (nginx keeps its retries to itself)'
+        )
+    if clients < 1 or hold < 1 or hold > clients:
+        raise ValueError(f"need clients ≥ 1 and 1 ≤ hold ≤ clients, got {clients=} {hold=}")
+    killed = cluster.instance_ids[kill] if isinstance(kill, int) else kill
+    if killed not in cluster.instance_ids:
+        raise ValueError(f"no instance {killed!r}; instances are {cluster.instance_ids}")
+    names = load_test_users(2 * clients)
+    users: list[_User] = []
+    records: list[_Sent] = []
+    stop = threading.Event()
+    threads = []
+    try:
+        for name in names:
+            users.append(_login(cluster.url, name))
+        for number, user in enumerate(users):
+            method = "GET" if number < clients else "POST"
+            thread = threading.Thread(
+                target=_keep_sending,
+                args=(user, cluster.url, method, stop, records, cluster.request_delay / 2, number),
+                name=f"load-client-{number}",
+                daemon=True,
+            )
+            threads.append(thread)
+            thread.start()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            held = balancer.in_flight()[killed]
+            if all(held.get(method, 0) >= hold for method in LOAD_ROUTES):
+                break
+            if time.monotonic() > deadline:
+                raise ExperimentError(
+                    f"instance {killed} never held {hold} requests of each method within "
+                    f"{wait_seconds:g} s (it held {held}): is request_delay too short?"
+                )
+            time.sleep(0.002)
+        before = Counter(balancer.retried), Counter(balancer.not_retried)
+        held = balancer.in_flight()[killed]  # a moment before: more may arrive until the kill
+        killed_at = time.monotonic()
+        cluster.kill(killed)
+        time.sleep(after_seconds)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT_SECONDS + 5)
+        for user in users:
+            user.close()
+    ok = 200
+    in_flight = [r for r in records if r.sent < killed_at < r.answered]
+    failed = [r for r in in_flight if r.status != ok]
+
+    def count(requests: list[_Sent]) -> dict[str, int]:
+        return {method: sum(r.method == method for r in requests) for method in LOAD_ROUTES}
+
+    after = Counter(r.instance for r in records if r.sent > killed_at and r.status == ok)
+    return LoadKillResult(
+        app=cluster.app,
+        retry=balancer.retry,
+        instances=len(cluster.instance_ids),
+        clients=clients,
+        request_delay=cluster.request_delay,
+        killed_instance=killed,
+        held_at_kill={method: held.get(method, 0) for method in LOAD_ROUTES},
+        in_flight_at_kill=count(in_flight),
+        failed_in_flight=count(failed),
+        failed_otherwise=sum(r.status != ok for r in records) - len(failed),
+        retried={m: balancer.retried[m] - before[0][m] for m in LOAD_ROUTES},
+        not_retried={m: balancer.not_retried[m] - before[1][m] for m in LOAD_ROUTES},
+        sent=count(records),
+        answered_after_kill={name: after[name] for name in cluster.instance_ids if after[name]},
+    )
+
+
+def run_kill_under_load(
+    app: str = "stateless",
+    *,
+    clients: int = 8,
+    request_delay: float = 0.1,
+    retry: str = "idempotent",
+    instances: int = 3,
+    kill: int | str = 1,
+    after_seconds: float = 0.5,
+) -> LoadKillResult:
+    """Start a :class:`ProcessCluster` of ``app`` (slow handlers, the Python balancer with
+    ``retry``), run :func:`kill_under_load`, stop it, even if something failed."""
+    with ProcessCluster(
+        app, instances=instances, balancer="python", retry=retry, request_delay=request_delay
+    ) as cluster:
+        return kill_under_load(cluster, clients, kill=kill, after_seconds=after_seconds)
+
+
+def _keep_sending(
+    user: _User,
+    url: str,
+    method: str,
+    stop: threading.Event,
+    records: list[_Sent],
+    pause: float,
+    seed: int,
+) -> None:
+    """One load client: one request at a time until ``stop``; every answer goes in ``records``.
+
+    Between two requests it pauses up to ``pause`` seconds, at random: with handlers that all
+    take the same time, clients in lockstep could keep the GETs on one instance and the POSTs
+    on another (round robin in phase with the requests), and a random pause breaks the lock.
+    """
+    rng = random.Random(seed)
+    while not stop.is_set():
+        sent = time.monotonic()
+        status, instance = user.send(method, url + LOAD_ROUTES[method])
+        records.append(_Sent(method, sent, time.monotonic(), status, instance))
+        stop.wait(rng.uniform(0, pause))

@@ -8,8 +8,23 @@ For every request it:
    (status, every header including several ``Set-Cookie``, body) unchanged;
 3. if the instance refuses the connection, marks it *down* for ``down_seconds`` and tries the
    next one, so a crashed instance costs the client nothing (nginx: ``proxy_next_upstream``);
+   if the instance fails *with the request in its hands* (the connection breaks or times out
+   before an answer), whether the request is sent again depends on ``retry`` (below);
 4. with ``sticky``, stamps the answer with ``Set-Cookie: route=<instance>``, so the user's next
    requests go back to the instance that served them (and created their session).
+
+``retry`` says which requests are sent to another instance after an instance failed, like
+nginx's ``proxy_next_upstream`` (the default, ``"idempotent"``, is nginx's default):
+
+* ``"idempotent"`` (``proxy_next_upstream error timeout``): a refused connection (nothing was
+  sent) is tried on the next instance whatever the method; a request that was sent is sent
+  again only if doing it twice does no harm: GET, HEAD, OPTIONS, PUT, DELETE. A POST or PATCH
+  gets a 502: the instance may have done it before dying, and only the client can decide;
+* ``"all"`` (``... non_idempotent``): every request is sent again, POSTs too (double orders);
+* ``"off"`` (``proxy_next_upstream off``): one instance per request; any failure is a 502.
+
+``retried`` and ``not_retried`` count, per method, the requests an instance failed with in
+its hands that were sent again, or answered 502; ``in_flight()`` says what each instance holds.
 
 A background thread also asks every instance ``GET /readyz`` a few times a second and leaves
 out the ones that are not ready (draining, or cannot reach Redis): an *active* health check,
@@ -39,6 +54,8 @@ from urllib.parse import urlsplit
 ROUTE_COOKIE = "route"
 POLICIES = ("round_robin", "sticky")
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+# Which requests are sent again after an instance failed with them (nginx proxy_next_upstream).
+RETRY = ("idempotent", "all", "off")
 # Headers about one connection, not the message: never forwarded (RFC 9110 §7.6.1).
 HOP_BY_HOP = {
     "connection",
@@ -87,9 +104,12 @@ class LoadBalancer:
         down_seconds: float = 2.0,
         health_interval: float | None = 0.25,
         timeout: float = 30.0,
+        retry: str = "idempotent",
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        if retry not in RETRY:
+            raise ValueError(f"retry must be one of {RETRY}, not {retry!r}")
         if not backends:
             raise ValueError("a load balancer needs at least one instance")
         self.backends = [Backend(id, *_host_port(url)) for id, url in backends]
@@ -97,8 +117,12 @@ class LoadBalancer:
         self.down_seconds = down_seconds
         self.health_interval = health_interval
         self.timeout = timeout
+        self.retry = retry
         self.served: Counter[str] = Counter()  # instance id -> responses it produced
-        self.marked_down: Counter[str] = Counter()  # instance id -> refused connections seen
+        self.marked_down: Counter[str] = Counter()  # instance id -> failures seen (refused, broken)
+        self.retried: Counter[str] = Counter()  # method -> sent requests resent after a failure
+        self.not_retried: Counter[str] = Counter()  # method -> sent requests answered 502 instead
+        self._in_flight: dict[str, Counter[str]] = {b.id: Counter() for b in self.backends}
         self._host, self._port = host, port
         self._next = 0
         self._lock = threading.Lock()
@@ -126,6 +150,16 @@ class LoadBalancer:
             backend.down_until = time.monotonic() + self.down_seconds
             self.marked_down[backend.id] += 1
 
+    def in_flight(self) -> dict[str, dict[str, int]]:
+        """What each instance holds right now: ``{"B": {"GET": 2, "POST": 1}, ...}`` (requests
+        sent to it and not yet answered; an instance holding none has ``{}``)."""
+        with self._lock:
+            return {name: dict(+methods) for name, methods in self._in_flight.items()}
+
+    def may_resend(self, method: str) -> bool:
+        """Whether a request the instance failed with, after it was sent, goes to the next one."""
+        return self.retry == "all" or (self.retry == "idempotent" and method in IDEMPOTENT)
+
     def check_health(self) -> None:
         """Ask every instance ``GET /readyz`` once: a 200 keeps it in the pool, a no removes it.
 
@@ -150,7 +184,10 @@ class LoadBalancer:
     ) -> tuple[Backend, http.client.HTTPResponse, bytes]:
         """Send the request to the first candidate that answers; ``Unavailable`` if none does."""
         route = _cookie(headers, ROUTE_COOKIE) if self.policy == "sticky" else None
-        for backend in self.candidates(route):
+        candidates = self.candidates(route)
+        if self.retry == "off":
+            candidates = candidates[:1]
+        for backend in candidates:
             connection = http.client.HTTPConnection(backend.host, backend.port, self.timeout)
             try:
                 try:
@@ -158,6 +195,7 @@ class LoadBalancer:
                 except OSError:  # refused: the instance is gone, nothing was sent; try the next
                     self.mark_down(backend)
                     continue
+                self._holding(backend, method, +1)
                 try:
                     connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
                     for name, value in headers:  # a list, so repeated headers stay repeated
@@ -166,18 +204,29 @@ class LoadBalancer:
                     response = connection.getresponse()
                     content = response.read()
                 except (OSError, http.client.HTTPException):
-                    # The instance died with the request in its hands. Retrying is safe only if
-                    # doing the request twice does no harm (nginx does the same).
+                    # The instance died (or timed out) with the request in its hands: it may have
+                    # done it already. Sending it again is safe only if doing it twice does no
+                    # harm, which is why nginx, by default, resends only idempotent methods.
                     self.mark_down(backend)
-                    if method in IDEMPOTENT:
+                    if self.may_resend(method) and backend is not candidates[-1]:
+                        with self._lock:
+                            self.retried[method] += 1
                         continue
+                    with self._lock:
+                        self.not_retried[method] += 1
                     raise Unavailable("the instance failed while handling the request") from None
+                finally:
+                    self._holding(backend, method, -1)
             finally:
                 connection.close()
             with self._lock:
                 self.served[backend.id] += 1
             return backend, response, content
         raise Unavailable("no instance is available")
+
+    def _holding(self, backend: Backend, method: str, change: int) -> None:
+        with self._lock:
+            self._in_flight[backend.id][method] += change
 
     # --- running -----------------------------------------------------------------------------
 

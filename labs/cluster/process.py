@@ -20,7 +20,13 @@ What it starts, and stops again even after an error (no process, port or file le
 * **a load balancer** at :attr:`ProcessCluster.url`: nginx when it is installed (a generated
   config, everything in a temporary directory), else :class:`labs.cluster.balancer.LoadBalancer`.
   ``policy="sticky"`` pins each user to the instance that served them, with a ``route`` cookie
-  (COURSE_DESIGN §7b).
+  (COURSE_DESIGN §7b). ``retry`` says which requests either balancer sends to another instance
+  after one failed with them in hands (nginx's ``proxy_next_upstream``; see
+  :mod:`labs.cluster.balancer`): by default, as nginx does, only idempotent ones.
+
+``request_delay`` makes every instance wait that many seconds before handling a request (not
+``/healthz``, ``/readyz`` or ``/login``): a slow handler, so that a kill under load is sure to
+catch requests in flight (lesson 04).
 
 ``stop()`` (or leaving the ``with``) is abrupt on purpose: SIGKILL to every process group, since
 a lab cluster has nothing to save and lessons must stay quick; a graceful stop of one instance
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import os
 import shutil
 import signal
@@ -48,10 +55,10 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from labs.apps import app_module
-from labs.cluster.balancer import ROUTE_COOKIE, LoadBalancer
+from labs.cluster.balancer import RETRY, ROUTE_COOKIE, LoadBalancer
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
 
 HOST = "127.0.0.1"
@@ -63,6 +70,14 @@ INSTANCE_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 COURSE_SECRET_KEY = "course-cluster-secret-key: loopback teaching cluster, not for production"
 COURSE_JWT_SECRET = "course-cluster-jwt-secret: loopback teaching cluster, not for production"
 FAIL_TIMEOUT_SECONDS = 2  # how long a balancer skips an instance that refused a connection
+MAX_REQUEST_DELAY = 10.0  # seconds: a slow handler, not a hung one
+UNDELAYED_PATHS = ("/healthz", "/readyz", "/login")  # probes and set-up stay quick
+# What each retry setting is in nginx's words (labs.cluster.balancer.RETRY).
+NGINX_NEXT_UPSTREAM = {
+    "idempotent": "error timeout",
+    "all": "error timeout non_idempotent",
+    "off": "off",
+}
 
 
 class ClusterError(RuntimeError):
@@ -134,13 +149,35 @@ def group_pids(pgid: int) -> list[int]:
     return sorted(found)
 
 
+def delayed_app(module: str, instance_id: str, seconds: float) -> Any:
+    """``module.create_app(instance_id)`` behind a wait of ``seconds`` before each request but
+    the probes and logins: what gunicorn runs for a cluster with ``request_delay``."""
+    if not 0 <= seconds <= MAX_REQUEST_DELAY:
+        raise ValueError(f"request_delay must be from 0 to {MAX_REQUEST_DELAY:g} s, not {seconds}")
+    app = importlib.import_module(module).create_app(instance_id=instance_id)
+    handle = app.wsgi_app
+
+    def slowly(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") not in UNDELAYED_PATHS:
+            time.sleep(seconds)  # the handler "works"; a kill -9 now loses the request
+        return handle(environ, start_response)
+
+    app.wsgi_app = slowly
+    return app
+
+
 def nginx_config(
-    instances: list[tuple[str, int]], listen_port: int, policy: str, workdir: str
+    instances: list[tuple[str, int]],
+    listen_port: int,
+    policy: str,
+    workdir: str,
+    retry: str = "idempotent",
 ) -> str:
     """The nginx configuration for ``instances`` (``[(id, port), ...]``) behind one port.
 
     Round robin over every instance; an instance that refuses a connection is skipped
-    (``proxy_next_upstream``) and left out for a while (``max_fails``/``fail_timeout``). With
+    (``proxy_next_upstream``, which ``retry`` sets) and left out for a while
+    (``max_fails``/``fail_timeout``). With
     ``sticky``, nginx 1.22 has no ``sticky`` directive, so a ``map`` sends users whose ``route``
     cookie names an instance to that instance (the others are its backups), and every answer
     sets the cookie to the instance that served it.
@@ -195,7 +232,7 @@ def nginx_config(
         f"        listen {HOST}:{listen_port};",
         "        location / {",
         f"            proxy_pass http://{target};",
-        "            proxy_next_upstream error timeout;  # instance down: try the next one",
+        f"            proxy_next_upstream {NGINX_NEXT_UPSTREAM[retry]};  # {_RETRY_NOTE[retry]}",
         "            proxy_connect_timeout 1s;",
         "            proxy_set_header Host $http_host;",
         "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
@@ -213,6 +250,11 @@ def nginx_config(
 
 
 _NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+_RETRY_NOTE = {
+    "idempotent": "instance down: try the next one (a sent POST: no)",
+    "all": "instance down: try the next one, even for a sent POST",
+    "off": "one instance per request",
+}
 
 
 @dataclass
@@ -283,6 +325,8 @@ class ProcessCluster:
         balancer: str = "auto",
         *,
         worker_class: str = "sync",
+        retry: str = "idempotent",
+        request_delay: float = 0.0,
         drain_seconds: float = 1.0,
         start_timeout: float = 30.0,
         env: dict[str, str] | None = None,
@@ -295,6 +339,12 @@ class ProcessCluster:
             raise ValueError(f"balancer must be one of {BALANCERS}, not {balancer!r}")
         if worker_class not in WORKER_CLASSES:
             raise ValueError(f"worker_class must be one of {WORKER_CLASSES}")
+        if retry not in RETRY:
+            raise ValueError(f"retry must be one of {RETRY}, not {retry!r}")
+        if not 0 <= request_delay <= MAX_REQUEST_DELAY:
+            raise ValueError(
+                f"request_delay must be from 0 to {MAX_REQUEST_DELAY:g} s, not {request_delay!r}"
+            )
         nginx = find_nginx()
         if balancer == "nginx" and nginx is None:
             raise ClusterError("nginx is not installed (apt-get install nginx), use 'python'")
@@ -302,6 +352,8 @@ class ProcessCluster:
         self.policy = policy
         self.balancer_kind = "nginx" if balancer != "python" and nginx else "python"
         self.worker_class = worker_class
+        self.retry = retry
+        self.request_delay = float(request_delay)
         self.drain_seconds = drain_seconds
         self.start_timeout = start_timeout
         self._nginx = nginx
@@ -502,6 +554,10 @@ class ProcessCluster:
             self.worker_class,
             f"{self.app}:create_app(instance_id={instance.id!r})",
         ]
+        if self.request_delay:
+            command[-1] = (
+                f"{__name__}:delayed_app({self.app!r}, {instance.id!r}, {self.request_delay!r})"
+            )
         log = open(instance.log_path, "ab")  # noqa: SIM115 - closed by _Resources.release
         self._resources.logs.append(log)
         instance.process = subprocess.Popen(
@@ -542,7 +598,9 @@ class ProcessCluster:
     def _start_balancer(self, workdir: str) -> None:
         backends = [(instance.id, instance.url) for instance in self._instances]
         if self.balancer_kind == "python":
-            balancer = LoadBalancer(backends, self.policy, down_seconds=FAIL_TIMEOUT_SECONDS)
+            balancer = LoadBalancer(
+                backends, self.policy, down_seconds=FAIL_TIMEOUT_SECONDS, retry=self.retry
+            )
             self._resources.balancer = balancer.start()
             self._balancer_port = int(balancer.url.rsplit(":", 1)[1])
             return
@@ -550,7 +608,7 @@ class ProcessCluster:
             port = free_port()
             config = Path(workdir) / "nginx.conf"
             members = [(instance.id, instance.port) for instance in self._instances]
-            config.write_text(nginx_config(members, port, self.policy, workdir))
+            config.write_text(nginx_config(members, port, self.policy, workdir, self.retry))
             log = open(Path(workdir) / "nginx-stderr.log", "ab")  # noqa: SIM115 - see release
             self._resources.logs.append(log)
             command = [str(self._nginx), "-p", workdir, "-c", str(config)]

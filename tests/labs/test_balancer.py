@@ -7,8 +7,10 @@ in ``test_process_cluster.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,7 +47,7 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -186,3 +188,166 @@ def test_no_instance_left_is_a_json_502_and_stop_closes_the_port() -> None:
     assert response.json() == {"error": "no instance is available"}
     assert not port_is_open(port)
     assert not [t for t in threading.enumerate() if t.name in ("balancer", "health")]
+
+
+# --- an instance that fails with the request in its hands: what is sent again (retry) ---------
+
+
+class DiesHoldingTheRequest(BaseHTTPRequestHandler):
+    """Reads the whole request, then drops the connection without a word: what the balancer
+    sees when ``kill -9`` lands while an instance holds a request. Counts what it received."""
+
+    protocol_version = "HTTP/1.0"
+
+    def _die(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.received.append(self.command)  # type: ignore[attr-defined]
+        self.close_connection = True  # and no answer: the connection closes
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _die
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Hangs(BaseHTTPRequestHandler):
+    """Takes the request and answers only when the test lets it (a timeout, or in flight)."""
+
+    protocol_version = "HTTP/1.0"
+
+    def _hang(self) -> None:
+        self.server.received.append(self.command)  # type: ignore[attr-defined]
+        self.server.release.wait(10)  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    do_GET = do_POST = _hang
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstreams(echo_servers) -> Iterator[dict[str, tuple[str, str]]]:
+    """A dying instance X, a hanging one H, and the echo instance A: ``{name: (id, url)}``."""
+    servers = []
+    for name, handler in (("X", DiesHoldingTheRequest), ("H", Hangs)):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.received = []  # type: ignore[attr-defined]
+        server.release = threading.Event()  # type: ignore[attr-defined]
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        servers.append((name, server, thread))
+    urls = {name: (name, f"http://127.0.0.1:{s.server_address[1]}") for name, s, _ in servers}
+    urls["A"] = echo_servers[0]
+    urls["received"] = {name: s.received for name, s, _ in servers}  # type: ignore[assignment]
+    urls["release"] = {name: s.release for name, s, _ in servers}  # type: ignore[assignment]
+    yield urls
+    for _, server, thread in servers:
+        server.release.set()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def send(balancer: LoadBalancer, method: str) -> requests.Response:
+    return requests.request(method, balancer.url + "/cart/items", json={"sku": "pen"}, timeout=10)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_by_default_an_idempotent_request_the_instance_died_with_is_sent_to_the_next(
+    upstreams, method: str
+) -> None:
+    with LoadBalancer([upstreams["X"], upstreams["A"]], health_interval=None) as balancer:
+        assert balancer.retry == "idempotent"  # nginx's default: proxy_next_upstream error timeout
+        response = send(balancer, method)
+        retried, not_retried = dict(balancer.retried), dict(balancer.not_retried)
+    assert upstreams["received"]["X"] == [method]  # X had it, and died with it
+    assert response.status_code == 201 and response.headers["X-Instance"] == "A"
+    assert response.json()["method"] == method  # A got the same request
+    assert retried == {method: 1} and not_retried == {}
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_by_default_a_post_the_instance_died_with_is_a_502_and_is_not_sent_again(
+    upstreams, method: str
+) -> None:
+    with LoadBalancer([upstreams["X"], upstreams["A"]], health_interval=None) as balancer:
+        response = send(balancer, method)
+        retried, not_retried = dict(balancer.retried), dict(balancer.not_retried)
+        served, down = dict(balancer.served), dict(balancer.marked_down)
+    assert upstreams["received"]["X"] == [method]
+    assert response.status_code == 502
+    assert response.json() == {"error": "the instance failed while handling the request"}
+    assert served == {} and retried == {}  # A never saw it: the order is not placed twice
+    assert not_retried == {method: 1} and down == {"X": 1}
+
+
+def test_a_refused_post_is_sent_to_the_next_instance_since_nothing_was_sent(upstreams) -> None:
+    dead = ("D", f"http://127.0.0.1:{free_port()}")
+    with LoadBalancer([dead, upstreams["A"]], health_interval=None) as balancer:
+        response = send(balancer, "POST")
+        retried = dict(balancer.retried)
+    assert response.status_code == 201 and response.headers["X-Instance"] == "A"
+    assert retried == {}  # not a resend: the refused connection carried nothing
+
+
+def test_retry_all_sends_even_a_post_again_like_nginx_non_idempotent(upstreams) -> None:
+    with LoadBalancer([upstreams["X"], upstreams["A"]], health_interval=None, retry="all") as lb:
+        response = send(lb, "POST")
+        retried = dict(lb.retried)
+    assert upstreams["received"]["X"] == ["POST"]
+    assert response.status_code == 201 and response.json()["method"] == "POST"
+    assert retried == {"POST": 1}  # X may have done it already: now perhaps twice
+
+
+def test_retry_off_gives_each_request_one_instance(upstreams) -> None:
+    dead = ("D", f"http://127.0.0.1:{free_port()}")
+    with LoadBalancer(
+        [upstreams["X"], dead, upstreams["A"]], health_interval=None, retry="off", down_seconds=0
+    ) as lb:
+        died = send(lb, "GET")  # turn 1: X, which dies holding it
+        refused = send(lb, "GET")  # turn 2: D, nobody listening
+        answered = send(lb, "GET")  # turn 3: A
+        retried, not_retried = dict(lb.retried), dict(lb.not_retried)
+    assert [died.status_code, refused.status_code, answered.status_code] == [502, 502, 201]
+    assert refused.json() == {"error": "no instance is available"}
+    assert retried == {} and not_retried == {"GET": 1}
+
+
+def test_a_timeout_counts_as_a_failure_retried_only_for_idempotent_requests(upstreams) -> None:
+    with LoadBalancer([upstreams["H"], upstreams["A"]], health_interval=None, timeout=0.3) as lb:
+        get = send(lb, "GET")
+        lb.backends[0].down_until = 0.0  # H back in the pool
+        lb._next = 0  # and first in turn again
+        post = send(lb, "POST")
+        retried, not_retried = dict(lb.retried), dict(lb.not_retried)
+    assert upstreams["received"]["H"] == ["GET", "POST"]
+    assert get.status_code == 201 and get.headers["X-Instance"] == "A"
+    assert post.status_code == 502
+    assert retried == {"GET": 1} and not_retried == {"POST": 1}
+
+
+def test_in_flight_shows_what_each_instance_holds_until_it_answers(upstreams) -> None:
+    with LoadBalancer([upstreams["H"], upstreams["A"]], health_interval=None) as balancer:
+        assert balancer.in_flight() == {"H": {}, "A": {}}
+        holder = threading.Thread(target=send, args=(balancer, "POST"), daemon=True)
+        holder.start()
+        deadline = time.monotonic() + 5
+        while balancer.in_flight()["H"] != {"POST": 1} and time.monotonic() < deadline:
+            time.sleep(0.01)
+        held = balancer.in_flight()
+        upstreams["release"]["H"].set()  # H answers now
+        holder.join(timeout=5)
+        after = balancer.in_flight()
+    assert held == {"H": {"POST": 1}, "A": {}}
+    assert after == {"H": {}, "A": {}}
+
+
+def test_a_bad_retry_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="retry must be one of"):
+        LoadBalancer(three(), retry="sometimes")

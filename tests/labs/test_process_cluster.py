@@ -241,10 +241,15 @@ def test_bad_arguments_are_refused_before_anything_starts() -> None:
 
 
 @pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed")
-@pytest.mark.parametrize("policy", ["round_robin", "sticky"])
-def test_the_generated_nginx_config_is_valid(policy: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("policy", "retry"),
+    [("round_robin", "idempotent"), ("sticky", "idempotent"), ("round_robin", "all"),
+     ("sticky", "off")],
+)  # fmt: skip
+def test_the_generated_nginx_config_is_valid(policy: str, retry: str, tmp_path: Path) -> None:
     config = tmp_path / "nginx.conf"
-    config.write_text(nginx_config([("A", 8001), ("B", 8002)], 8000, policy, str(tmp_path)))
+    members = [("A", 8001), ("B", 8002)]
+    config.write_text(nginx_config(members, 8000, policy, str(tmp_path), retry))
     error_log = tmp_path / "error.log"
     check = subprocess.run(
         [str(find_nginx()), "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(error_log)],
@@ -254,6 +259,10 @@ def test_the_generated_nginx_config_is_valid(policy: str, tmp_path: Path) -> Non
     )
     assert check.returncode == 0, check.stderr
     assert ("$cookie_route" in config.read_text()) == (policy == "sticky")
+    # The retry setting, in nginx's words: the Python balancer's RETRY values.
+    next_upstream = {"idempotent": "error timeout;", "all": "error timeout non_idempotent;",
+                     "off": "off;"}[retry]  # fmt: skip
+    assert f"proxy_next_upstream {next_upstream}" in config.read_text()
 
 
 def test_a_work_dir_whose_owner_died_is_swept_by_the_next_cluster(tmp_path) -> None:

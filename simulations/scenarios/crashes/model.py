@@ -24,6 +24,7 @@ every store and policy run with the same seed sees exactly the same requests and
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ from simulations.engine.workload import (
     policy_stream,
 )
 from simulations.knobs import with_overrides
+from simulations.replications import ReplicationSettings, replication_seeds
 
 TIMELINE_SAMPLES = 200
 
@@ -159,7 +161,7 @@ class Timeline:
     times: list[float] = field(default_factory=list)
     ready: list[int] = field(default_factory=list)
     sessions: list[int] = field(default_factory=list)
-    forced_logins: list[int] = field(default_factory=list)  # session misses so far
+    session_misses: list[int] = field(default_factory=list)  # requests sent to log in, so far
     failed: list[int] = field(default_factory=list)  # failed requests so far
 
     @classmethod
@@ -309,6 +311,48 @@ def crash_schedule(
             cluster.crash(victim)
             if scenario.restart_after is not None:
                 cluster.restart(victim, scenario.restart_after, scenario.boot_time)
+
+
+def replicate_crashes(
+    replications: int, scenario: CrashScenario | None = None, **overrides: Any
+) -> list[CrashResult]:
+    """``replications`` independent runs of one scenario, each with its own seed derived from
+    the scenario's (``simulations.replications.replication_seeds``): how much one run's
+    numbers would change with other random users (pair with ``mean_interval``)."""
+    scenario = with_overrides(CrashScenario, scenario, overrides)
+    ReplicationSettings(replications)
+    seeds = replication_seeds(scenario.seed, replications)
+    return [run_crashes(dataclasses.replace(scenario, seed=seed)) for seed in seeds]
+
+
+def miss_share(result: CrashResult) -> float:
+    """Session misses per request after the logins: how often a request found no session."""
+    later = result.requests - result.logins
+    return result.session_misses / later if later else 0.0
+
+
+def comparison_table(results: dict[str, CrashResult]) -> str:
+    """One row per setup: sessions lost; users sent to the login page at least once (each user
+    counted once); session misses (each request that found no session, so a user can miss
+    many times); failed requests."""
+    header = ("setup", "sessions lost", "users sent to log in", "session misses", "failed")
+    rows = [header] + [
+        (
+            name,
+            f"{r.sessions_lost:,}",
+            f"{r.users_forced_to_login:,}",
+            f"{r.session_misses:,}",
+            f"{r.failed_requests:,}",
+        )
+        for name, r in results.items()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
 
 
 def compare_stores(**overrides: Any) -> dict[str, CrashResult]:

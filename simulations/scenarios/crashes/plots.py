@@ -24,23 +24,50 @@ def _mark_crashes(ax: Axes, result: CrashResult) -> None:
             ax.axvline(event.time, color="tab:green", ls=":", lw=1)
 
 
+# Lines that lie on top of each other stay visible: the first is wide and solid, the later
+# ones narrower and broken, so the one beneath shows through (and the lines end in a marker).
+LINE_STYLES = (
+    {"lw": 3.2, "ls": "-", "marker": "o"},
+    {"lw": 1.8, "ls": (0, (5, 2)), "marker": "s"},
+    {"lw": 1.4, "ls": (0, (1, 1.5)), "marker": "^"},
+)
+
+
 def draw_sessions_over_time(
-    results: Mapping[str, CrashResult], sessions_ax: Axes, logins_ax: Axes
+    results: Mapping[str, CrashResult], sessions_ax: Axes, misses_ax: Axes
 ) -> None:
-    """Left: users who have a session; right: re-logins so far. Dotted: crashes (black),
-    an instance back (green)."""
-    for (name, result), color in zip(results.items(), SETUP_COLORS, strict=False):
+    """Left: users who have a session; right: session misses so far (requests that found no
+    session and sent their user to the login page), each line labelled with the run's total.
+    Dotted: crashes (black), an instance back (green)."""
+    styles = zip(SETUP_COLORS, LINE_STYLES, strict=False)
+    for (name, result), (color, style) in zip(results.items(), styles, strict=False):
         t = result.timeline
-        sessions_ax.plot(t.times, t.sessions, color=color, lw=1.6, label=name)
-        logins_ax.plot(t.times, t.forced_logins, color=color, lw=1.6, label=name)
+        for ax, values in ((sessions_ax, t.sessions), (misses_ax, t.session_misses)):
+            ax.plot(t.times, values, color=color, label=name, markevery=[-1], **style)
+        misses_ax.annotate(  # the run's total, as the table prints it
+            f"{result.session_misses:,}",
+            (t.times[-1], t.session_misses[-1]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            color=color,
+            fontsize=8,
+        )
     first = next(iter(results.values()))
-    for ax in (sessions_ax, logins_ax):
+    for ax in (sessions_ax, misses_ax):
         _mark_crashes(ax, first)
         ax.set_xlabel("time (s)")
-        ax.set_ylim(bottom=0)
+    sessions_ax.set_ylim(bottom=0)
     sessions_ax.set(ylabel="users with a session", title="Sessions in place")
-    logins_ax.set(ylabel="forced re-logins so far", title="Users sent back to the login page")
-    logins_ax.set_yscale("symlog", linthresh=100)
+    misses_ax.set(
+        ylabel="session misses so far", title="Session misses: requests sent to the login page"
+    )
+    misses_ax.set_yscale("symlog", linthresh=100)
+    most = max(result.session_misses for result in results.values())
+    misses_ax.set_ylim(-8, max(most, 100) * 2)  # a line at 0 sits above the axis, not under it
+    duration = first.scenario.duration
+    misses_ax.set_xlim(right=duration * 1.2)  # room for the totals
+    misses_ax.set_xticks([tick for tick in sessions_ax.get_xticks() if 0 <= tick <= duration])
     sessions_ax.legend(fontsize=8, loc="lower left")
 
 

@@ -1,4 +1,4 @@
-"""Lesson 04's explorer: crash instances and watch who is sent back to the login page.
+"""Lesson 04's explorer: crash instances and watch the requests sent back to the login page.
 
 Same pattern as every explorer (``simulations.explorer.Explorer``): controls made from the
 scenario's knobs, a ``redraw()`` that runs the model and draws on one figure (rendered to a PNG
@@ -34,7 +34,7 @@ class CrashView:
     """Sessions in place and forced re-logins over time, drawn once, then given new data."""
 
     def __init__(self) -> None:
-        self.figure = Figure(figsize=(8.5, 3), dpi=72)
+        self.figure = Figure(figsize=(8.5, 3), dpi=80)
         self.sessions_ax, self.logins_ax = self.figure.subplots(1, 2)
         self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
         (self.sessions,) = self.sessions_ax.plot([], [], color="tab:orange", lw=1.6)
@@ -43,7 +43,7 @@ class CrashView:
             [ax.axvline(0, color="black", ls=":", lw=1) for ax in self.axes] for _ in range(3)
         ]
         self.sessions_ax.set(xlabel="time (s)", ylabel="users with a session")
-        self.logins_ax.set(xlabel="time (s)", ylabel="forced re-logins so far")
+        self.logins_ax.set(xlabel="time (s)", ylabel="session misses so far")
 
     @property
     def axes(self) -> tuple:
@@ -52,7 +52,7 @@ class CrashView:
     def update(self, result: CrashResult) -> bytes:
         t = result.timeline
         self.sessions.set_data(t.times, t.sessions)
-        self.logins.set_data(t.times, t.forced_logins)
+        self.logins.set_data(t.times, t.session_misses)
         events = [e for e in result.events if e.kind in ("crash", "ready")]
         times = sorted({e.time for e in events})
         for k, pair in enumerate(self.marks):
@@ -62,9 +62,9 @@ class CrashView:
                     line.set_xdata([times[k], times[k]])
         s = result.scenario
         self.sessions_ax.set(xlim=(0, s.duration), ylim=(0, s.users * 1.05))
-        self.logins_ax.set(xlim=(0, s.duration), ylim=(0, max(t.forced_logins[-1], 10) * 1.1))
+        self.logins_ax.set(xlim=(0, s.duration), ylim=(0, max(t.session_misses[-1], 10) * 1.1))
         self.sessions_ax.set_title(f"{s.store} + {s.policy}: sessions in place", fontsize=10)
-        self.logins_ax.set_title("users sent back to the login page", fontsize=10)
+        self.logins_ax.set_title("session misses: requests sent to log in", fontsize=10)
         return png_bytes(self.figure)
 
 

@@ -1,0 +1,97 @@
+"""A kill under load on the real cluster (labs.experiments.run_kill_under_load, lesson 04).
+
+Client threads keep sending GET /cart and POST /cart/items through the Python balancer to
+gunicorn instances that take 0.1 s per request; B is killed while it holds at least two of
+each. How many are in flight is up to the scheduler; the verdict is not: the POSTs B held fail
+and are not sent again, the GETs it held are sent to A or C and succeed, nothing else fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from labs.cluster import process
+from labs.cluster.process import ProcessCluster, delayed_app
+from labs.experiments import kill_under_load, run_kill_under_load
+
+CLIENTS = 8
+
+
+def load_clients_left() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("load-client")]
+
+
+def test_the_posts_in_flight_fail_unretried_and_the_gets_are_retried_elsewhere() -> None:
+    result = run_kill_under_load(clients=CLIENTS)
+
+    assert result.killed_instance == "B" and result.retry == "idempotent"
+    assert 1 <= result.failed_in_flight["POST"] <= CLIENTS
+    assert result.not_retried["POST"] == result.failed_in_flight["POST"]  # each one a 502
+    assert result.retried["POST"] == 0
+    assert 1 <= result.retried["GET"] <= CLIENTS
+    assert result.failed_in_flight["GET"] == result.not_retried["GET"] == 0
+    assert result.failed_otherwise == 0  # a refused connection later: resent, whatever the method
+    assert result.held_at_kill["GET"] >= 2 and result.held_at_kill["POST"] >= 2
+    assert result.in_flight_at_kill == {"GET": CLIENTS, "POST": CLIENTS}  # one out per client
+    assert set(result.answered_after_kill) == {"A", "C"}  # B answered nothing after the kill
+    assert f"in-flight POSTs failed: yes, 1–{CLIENTS} of {CLIENTS}; retried: 0" in result.verdict()
+    assert "GETs retried on another instance: yes" in result.verdict()
+    assert not load_clients_left()
+
+
+def test_with_retry_all_the_balancer_resends_the_posts_too() -> None:
+    result = run_kill_under_load(clients=CLIENTS, retry="all", after_seconds=0.5)
+
+    assert result.failed_in_flight == {"GET": 0, "POST": 0}
+    assert result.retried["POST"] >= 1 and result.retried["GET"] >= 1
+    assert "in-flight POSTs failed: NO (0 of 8); retried:" in result.verdict()
+
+
+def test_a_failure_after_the_clients_started_still_stops_them_and_the_cluster() -> None:
+    with ProcessCluster("stateless", instances=2, balancer="python", request_delay=0.2) as cluster:
+
+        def broken_kill(which: object) -> int:
+            raise RuntimeError("the kill failed")
+
+        cluster.kill = broken_kill  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="the kill failed"):
+            kill_under_load(cluster, clients=2, hold=1)
+        assert not load_clients_left()
+    assert cluster.process_ids() == {} and cluster.workdir is None
+
+
+def test_the_experiment_needs_the_python_balancer_and_a_real_instance() -> None:
+    with pytest.raises(ValueError, match='balancer="python"'):
+        kill_under_load(SimpleNamespace(balancer=None))  # type: ignore[arg-type]
+    cluster = SimpleNamespace(balancer=object(), instance_ids=["A", "B"])
+    with pytest.raises(ValueError, match="no instance 'Z'"):
+        kill_under_load(cluster, kill="Z")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="hold"):
+        kill_under_load(cluster, clients=2, hold=3)  # type: ignore[arg-type]
+
+
+def test_bad_retry_and_delay_settings_are_refused_before_anything_starts() -> None:
+    with pytest.raises(ValueError, match="retry must be one of"):
+        ProcessCluster(retry="twice")
+    with pytest.raises(ValueError, match="request_delay must be from 0 to 10"):
+        ProcessCluster(request_delay=-0.1)
+    with pytest.raises(ValueError, match="request_delay must be from 0 to 10"):
+        delayed_app("labs.apps.stateless_app", "A", 60)
+
+
+def test_a_delayed_app_waits_before_the_handler_but_not_before_probes_or_logins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(process.time, "sleep", waits.append)  # record the waits, do not wait
+    client = delayed_app("labs.apps.stateless_app", "A", 0.2).test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/login", json={}).status_code == 400
+    assert waits == []  # probes and logins are not slowed
+    assert client.get("/cart").status_code == 401
+    assert client.post("/cart/items", json={"sku": "pen", "qty": 1}).status_code == 401
+    assert waits == [0.2, 0.2]  # every other request waits before its handler
