@@ -1,4 +1,5 @@
-"""Figures more than one scenario draws: the damage bars of lessons 04 and 05, shared colours.
+"""Figures more than one scenario draws: the damage bars of lessons 04 and 05, shared colours,
+error bars from 95% intervals.
 
 ``plot_damage`` takes any results with the ``Outcome`` counts (``simulations.engine.sessions``):
 crashes, autoscaling and deploys alike. Scenario figures live in each scenario's ``plots.py``.
@@ -6,7 +7,7 @@ crashes, autoscaling and deploys alike. Scenario figures live in each scenario's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -14,6 +15,20 @@ from matplotlib.figure import Figure
 from simulations.engine.sessions import Outcome
 
 SETUP_COLORS = ("tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple")
+
+
+def error_bars(
+    means: Sequence[float | None], intervals: Sequence[Sequence[float] | None]
+) -> list[list[float]] | None:
+    """matplotlib's ``yerr`` (below, above) from 95% intervals ``(low, high)``, one per mean;
+    ``None`` when a mean or an interval is missing."""
+    pairs = list(zip(means, intervals, strict=True))
+    if any(mean is None or interval is None for mean, interval in pairs):
+        return None
+    return [
+        [mean - interval[0] for mean, interval in pairs],  # type: ignore[operator, index]
+        [interval[1] - mean for mean, interval in pairs],  # type: ignore[operator, index]
+    ]
 
 
 def plot_damage(results: Mapping[str, Outcome]) -> Figure:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +136,39 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
     mean = math.fsum(values) / n
     half = student_t_quantile((1 + confidence) / 2, n - 1) * statistics.stdev(values) / math.sqrt(n)
     return mean - half, mean + half
+
+
+def estimate(values: Sequence[float], shown: str = "{:.1f}", unit: str = "") -> str:
+    """The mean of ``values`` (one per run) and its 95% interval, as text:
+    ``"6.1 s (95% interval 5.0 to 7.2)"``."""
+    low, high = mean_interval(values)
+    mean = math.fsum(values) / len(values)
+    return f"{shown.format(mean)}{unit} (95% interval {shown.format(low)} to {shown.format(high)})"
+
+
+def interval_table(
+    label: str,
+    groups: Mapping[str, Sequence[Any]],
+    measures: Sequence[tuple[str, Callable[[Any], float], str]],
+    width: int,
+) -> str:
+    """One row per group of runs, one column per measure ``(name, of_run, shown)``: each cell
+    the mean over the group's runs and its 95% interval, ``"mean (low–high)"``. Every group
+    needs the same number of runs, at least 2."""
+    runs = {len(results) for results in groups.values()}
+    if len(runs) != 1 or min(runs) < 2:
+        raise ValueError("every group needs the same number of runs, at least 2")
+    header = f"{label:<18}" + "".join(f"{name:>{width}}" for name, _, _ in measures)
+    rows = [f"mean (95% interval) over {runs.pop()} runs", header, "-" * len(header)]
+    for name, results in groups.items():
+        cells = []
+        for _, measure, shown in measures:
+            values = [measure(result) for result in results]
+            low, high = mean_interval(values)
+            mean = math.fsum(values) / len(values)
+            cells.append(f"{shown.format(mean)} ({shown.format(low)}–{shown.format(high)})")
+        rows.append(f"{name:<18}" + "".join(f"{cell:>{width}}" for cell in cells))
+    return "\n".join(rows)
 
 
 def student_t_quantile(p: float, df: int) -> float:

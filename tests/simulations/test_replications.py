@@ -171,3 +171,22 @@ def test_stats_over_parts_equal_stats_over_one_sorted_list(split: int) -> None:
     stats, ordered = ResponseStats.of(Samples(parts)), sorted(values)
     assert (stats.p50, stats.p95, stats.p99) == tuple(percentile(ordered, q) for q in (50, 95, 99))
     assert stats.mean == math.fsum(values) / len(values)
+
+
+def test_estimate_and_the_interval_table_say_the_mean_and_its_interval() -> None:
+    from simulations.replications import estimate, interval_table
+
+    low, high = mean_interval([1.0, 2.0, 3.0])
+    assert estimate([1.0, 2.0, 3.0], unit=" s") == (
+        f"2.0 s (95% interval {low:.1f} to {high:.1f})"
+    )
+    rows = interval_table(
+        "setup", {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]}, [("x", float, "{:.1f}")], width=16
+    ).splitlines()
+    assert rows[0] == "mean (95% interval) over 3 runs"
+    assert rows[1].startswith("setup") and rows[1].endswith("x")
+    assert rows[3].startswith("a") and rows[3].endswith(f"2.0 ({low:.1f}–{high:.1f})")
+    with pytest.raises(ValueError, match="same number of runs"):
+        interval_table("setup", {"a": [1.0, 2.0], "b": [1.0, 2.0, 3.0]}, [], width=10)
+    with pytest.raises(ValueError, match="at least 2"):
+        interval_table("setup", {"a": [1.0]}, [], width=10)

@@ -258,7 +258,7 @@ def test_replicated_policies_serve_the_same_streams_run_by_run() -> None:
     assert len({r.horizon for r in runs["sticky"]}) == 3, "each run its own stream"
     assert runs["sticky"][2].to_dict() == run_sticky(requests=1500, seed=seeds[2]).to_dict()
     table = spread_table(runs).splitlines()
-    assert table[0] == "mean and 95% interval over 3 runs"
+    assert table[0] == "mean (95% interval) over 3 runs"
     assert table[3].startswith("sticky") and table[4].startswith("round_robin")
     assert table[3].count("–") == 3, "an interval for each measure"
 

@@ -54,7 +54,11 @@ from simulations.engine.workload import (
     policy_stream,
 )
 from simulations.knobs import with_overrides
-from simulations.replications import ReplicationSettings, mean_interval, replication_seeds
+from simulations.replications import (
+    ReplicationSettings,
+    interval_table,
+    replication_seeds,
+)
 from simulations.scenarios.autoscale.autoscaler import (
     FLOAT_SLACK,
     Decision,
@@ -365,20 +369,7 @@ def damage_table(replicated: dict[str, list[AutoscaleResult]]) -> str:
         ("failed requests", lambda r: r.failed_requests, "{:.1f}"),
         ("spike p99 (s)", lambda r: r.spike_response.p99, "{:.1f}"),
     )
-    runs = {len(results) for results in replicated.values()}
-    if len(runs) != 1 or min(runs) < 2:
-        raise ValueError("every setup needs the same number of runs, at least 2")
-    header = f"{'setup':<17}" + "".join(f"{name:>19}" for name, _, _ in measures)
-    rows = [f"mean (95% interval) over {runs.pop()} runs", header, "-" * len(header)]
-    for name, results in replicated.items():
-        cells = []
-        for _, measure, shown in measures:
-            values = [measure(result) for result in results]
-            low, high = mean_interval(values)
-            mean = math.fsum(values) / len(values)
-            cells.append(f"{shown.format(mean)} ({shown.format(low)}–{shown.format(high)})")
-        rows.append(f"{name:<17}" + "".join(f"{cell:>19}" for cell in cells))
-    return "\n".join(rows)
+    return interval_table("setup", replicated, measures, width=19)
 
 
 def _arrival_rates(arrived: list[float], times: list[float]) -> list[float]:

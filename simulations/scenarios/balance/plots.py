@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from simulations import theory
+from simulations.plotting import error_bars
 from simulations.scenarios.balance.model import BalanceResult
 
 MAX_LINES = 6  # instances drawn one by one in the queue-length plot; more would be spaghetti
@@ -101,14 +102,10 @@ def plot_policy_comparison(
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9)
     for policy, runs in results.items():
         values = [run[key] for run in runs]
-        bounds = [run["interval"][key] for run in runs]
         ax.errorbar(
             [run["load"] for run in runs],
             values,
-            yerr=[
-                [value - low for value, (low, _) in zip(values, bounds, strict=True)],
-                [high - value for value, (_, high) in zip(values, bounds, strict=True)],
-            ],
+            yerr=error_bars(values, [run["interval"][key] for run in runs]),
             fmt="o-" if metric == "p99" else "o",  # means: the theory curves give the shape
             ms=4,
             capsize=3,

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from simulations.plotting import error_bars
 from simulations.scenarios.jwt.model import JwtResult, TradeoffPoint
 
 COLORS = {"none": "tab:red", "denylist": "tab:blue"}
@@ -23,19 +24,6 @@ def _legend_below(ax: Axes, columns: int = 2) -> None:
     ax.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=columns, fontsize=8, frameon=False
     )
-
-
-def _error_bars(
-    means: Sequence[float | None], intervals: Sequence[tuple[float, float] | None]
-) -> list[list[float]] | None:
-    """matplotlib's yerr (below, above) from 95% intervals; ``None`` when there are none."""
-    pairs = list(zip(means, intervals, strict=True))
-    if any(mean is None or interval is None for mean, interval in pairs):
-        return None
-    return [
-        [mean - interval[0] for mean, interval in pairs],  # type: ignore[operator, index]
-        [interval[1] - mean for mean, interval in pairs],  # type: ignore[operator, index]
-    ]
 
 
 def _label(result: JwtResult) -> str:
@@ -104,7 +92,7 @@ def plot_ttl_tradeoff(points: Sequence[TradeoffPoint]) -> Figure:
     left.errorbar(
         ttls,
         exposures,
-        yerr=_error_bars(exposures, [p.exposure_interval for p in points]),
+        yerr=error_bars(exposures, [p.exposure_interval for p in points]),
         fmt="o",
         capsize=3,
         color=COLORS["none"],
@@ -125,7 +113,7 @@ def plot_ttl_tradeoff(points: Sequence[TradeoffPoint]) -> Figure:
     right.errorbar(
         ttls,
         refreshes,
-        yerr=_error_bars(refreshes, [p.refreshes_interval for p in points]),
+        yerr=error_bars(refreshes, [p.refreshes_interval for p in points]),
         fmt="o",
         capsize=3,
         color="tab:green",

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from simulations.plotting import error_bars
+
 
 def draw_miss_rates(
     ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]], theory: bool = True
@@ -32,17 +34,11 @@ def draw_miss_rates(
     for index, (label, series) in enumerate(runs.items()):
         dodge = (index - (len(runs) - 1) / 2) * 0.15  # side by side: equal rates stay visible
         rates = [run["miss_rate"] for run in series]
-        bounds = [
-            run["interval"].get("miss_rate", [rate, rate])
-            for run, rate in zip(series, rates, strict=True)
-        ]
+        bounds = [run["interval"].get("miss_rate", [run["miss_rate"]] * 2) for run in series]
         ax.errorbar(
             [run["instances"] + dodge for run in series],
             rates,
-            yerr=[
-                [rate - low for rate, (low, _) in zip(rates, bounds, strict=True)],
-                [high - rate for rate, (_, high) in zip(rates, bounds, strict=True)],
-            ],
+            yerr=error_bars(rates, bounds),  # no spread over the runs (N = 1): no bar
             fmt="o",
             ms=4,
             capsize=3,

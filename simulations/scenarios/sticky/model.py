@@ -42,7 +42,11 @@ from simulations.engine.metrics import ResponseStats, rounded
 from simulations.engine.policies import LeastConnections, Policy, RoundRobin, Sticky
 from simulations.engine.workload import Request, independent_streams, policy_stream, service_sampler
 from simulations.knobs import with_overrides
-from simulations.replications import ReplicationSettings, mean_interval, replication_seeds
+from simulations.replications import (
+    ReplicationSettings,
+    interval_table,
+    replication_seeds,
+)
 from simulations.scenarios.sticky.affinity import BoundedLoadHash, ConsistentHash, HashSticky
 from simulations.scenarios.sticky.users import ACTIVITY_MODELS, UserActivity
 
@@ -525,18 +529,7 @@ def spread_table(replicated: dict[str, list[StickyResult]]) -> str:
         ("imbalance", lambda r: r.imbalance, "{:.2f}"),
         ("p99 (s)", lambda r: r.p99_response, "{:.1f}"),
     )
-    runs = len(next(iter(replicated.values())))
-    header = f"{'policy':<18}" + "".join(f"{name:>26}" for name, _, _ in measures)
-    rows = [f"mean and 95% interval over {runs} runs", header, "-" * len(header)]
-    for policy, results in replicated.items():
-        cells = []
-        for _, measure, shown in measures:
-            values = [measure(result) for result in results]
-            low, high = mean_interval(values)
-            mean = math.fsum(values) / len(values)
-            cells.append(f"{shown.format(mean)} ({shown.format(low)}–{shown.format(high)})")
-        rows.append(f"{policy:<18}" + "".join(f"{cell:>26}" for cell in cells))
-    return "\n".join(rows)
+    return interval_table("policy", replicated, measures, width=26)
 
 
 def comparison_table(results: dict[str, StickyResult]) -> str:

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from simulations.plotting import error_bars
 from simulations.scenarios.store.model import StoreResult, StoreScenario
 
 COLORS = {"memory": "tab:blue", "shared": "tab:orange"}
@@ -25,13 +26,11 @@ def draw_cost(ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]]) -> Axes:
     for label, series in runs.items():
         counts = [run["instances"] for run in series]
         means = [run["mean_ms"] for run in series]
-        low = [run["mean_ms"] - run["interval"]["mean_ms"][0] for run in series]
-        high = [run["interval"]["mean_ms"][1] - run["mean_ms"] for run in series]
         color = COLORS.get(series[0]["store"])
         ax.errorbar(
             counts,
             means,
-            yerr=[low, high],
+            yerr=error_bars(means, [run["interval"]["mean_ms"] for run in series]),
             fmt="o",
             ms=4,
             capsize=3,
