@@ -70,7 +70,7 @@ PIPELINING_GAIN = 1.2
 PIPELINING_PAYS_FROM = 10
 # Through a 1 ms hop, pipelining k calls gains at least k times this; measured k=10 7.0-8.1 |
 # 9.0-10.8, k=50 13.2-18.3 | 35-43
-PIPELINING_GAIN_1MS_PER_CALL = 0.1
+PIPELINING_GAIN_1MS_PER_CALL = 0.2
 HOP = 0.001  # the hop the bands speak of, in seconds
 
 

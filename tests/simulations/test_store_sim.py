@@ -9,6 +9,7 @@ import pytest
 from simulations.cli import main
 from simulations.scenarios.store.model import (
     StoreScenario,
+    _Queue,
     by_instances,
     expected_response_ms,
     replicate_store,
@@ -64,13 +65,27 @@ def test_a_store_that_is_down_fails_the_requests_of_the_outage_and_only_those() 
     assert run.failed == pytest.approx(2 * per_second, rel=0.1)
 
 
-def test_a_slow_store_fails_requests_after_the_slowdown_has_ended() -> None:
-    # at load 0.2 × 10 the store falls behind; its backlog outlives the incident
-    run = run_store(4, incident="slow", incident_at=10, incident_for=2, requests=8_000)
-    after = [failed for start, _, failed, _ in run.timeline if start >= 12.5]
-    assert sum(after) > 0
-    gentle = run_store(4, incident="slow", slow_factor=2, incident_at=10, requests=8_000)
-    assert gentle.failed == 0  # load 0.4: slower, but it keeps up
+def test_a_store_slowed_past_its_capacity_fails_like_a_down_one_and_a_little_longer() -> None:
+    # load 0.2 × 10 = 2: the store falls behind; its backlog outlives the slowdown a little
+    settings = {"incident_at": 10, "incident_for": 2, "requests": 8_000}
+    slow = run_store(4, incident="slow", **settings)
+    down = run_store(4, incident="down", **settings)
+    after = [failed for start, _, failed, _ in slow.timeline if start >= 12.0]
+    assert sum(after) > 0 and sum(after[2:]) == 0  # failures end within a second
+    assert abs(slow.failed - down.failed) < 0.15 * down.failed
+    gentle = run_store(4, incident="slow", slow_factor=3, **settings)
+    assert gentle.failed == 0  # load 0.6: slower, but it keeps up
+    assert gentle.response.p99 > run_store(4, requests=8_000).response.p99
+
+
+def test_the_slowdown_slows_the_store_not_the_calls_sent_during_it() -> None:
+    store = _Queue(slow_from=10.0, slow_until=12.0, factor=10.0)
+    assert store.take(0.0, 1.0) == 1.0  # before: full speed
+    # 0.5 of work before the slowdown, 0.2 in its 2 s at a tenth of the speed, 0.3 after it
+    assert store.take(9.5, 1.0) == pytest.approx(12.3)
+    late = _Queue(slow_from=10.0, slow_until=12.0, factor=10.0)
+    assert late.take(11.0, 1.0) == pytest.approx(12.0 + 0.9)  # 0.1 done slowly, 0.9 after
+    assert late.take(20.0, 1.0) == 21.0 and late.busy == pytest.approx(1.9 + 1.0)
 
 
 def test_a_timeout_shorter_than_the_store_fails_every_request() -> None:

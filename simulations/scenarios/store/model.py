@@ -14,8 +14,11 @@ served. Where do the sessions live?
 
 A call that gets no answer within ``timeout_ms`` makes its request fail (the instance answers
 503); the store still does the work of a call it had queued. An ``incident`` from ``incident_at``
-for ``incident_for`` seconds makes the store ``slow`` (each call ``slow_factor`` times longer) or
-``down`` (a call waits for its timeout, then fails).
+for ``incident_for`` seconds makes the store ``slow`` (it works ``slow_factor`` times slower, a
+noisy neighbour or a swapping host) or ``down`` (a call sent then waits for its timeout, then
+fails). Instances wait for the store without blocking their other requests (an asynchronous
+server, or threads enough): a server with a few synchronous workers fares worse, its workers all
+waiting on the store while requests queue behind them.
 
 Theory, for one call per request and no incident: the instance's output is Poisson again
 (Burke's theorem) and the round trip only delays it, so the store is an M/M/1 queue too, and the
@@ -250,20 +253,37 @@ def by_instances(
 
 
 class _Queue:
-    """A FIFO single server, busy until ``free_at``; ``busy`` adds up its working time."""
+    """A FIFO single server, busy until ``free_at``; ``busy`` adds up its working time. From
+    ``slow_from`` to ``slow_until`` it works ``factor`` times slower (its speed, not the jobs:
+    a job started before, or still running after, the slowdown runs at full speed there)."""
 
-    __slots__ = ("busy", "free_at")
+    __slots__ = ("busy", "factor", "free_at", "slow_from", "slow_until")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, slow_from: float = math.inf, slow_until: float = math.inf, factor: float = 1.0
+    ) -> None:
         self.free_at = 0.0
         self.busy = 0.0
+        self.slow_from, self.slow_until, self.factor = slow_from, slow_until, factor
 
     def take(self, arrive: float, work: float) -> float:
-        """A job arriving at ``arrive`` that needs ``work``: when it is done."""
+        """A job arriving at ``arrive`` that needs ``work`` (at full speed): when it is done."""
         start = self.free_at if self.free_at > arrive else arrive
-        self.free_at = start + work
-        self.busy += work
+        self.free_at = self._finish(start, work)
+        self.busy += self.free_at - start
         return self.free_at
+
+    def _finish(self, start: float, work: float) -> float:
+        if start + work <= self.slow_from or start >= self.slow_until:
+            return start + work  # wholly outside the slowdown
+        now = start
+        if now < self.slow_from:  # full speed until the slowdown begins
+            work -= self.slow_from - now
+            now = self.slow_from
+        if now + work * self.factor <= self.slow_until:
+            return now + work * self.factor  # done within the slowdown
+        work -= (self.slow_until - now) / self.factor  # what the slowdown got through
+        return self.slow_until + work
 
 
 def simulate(scenario: StoreScenario) -> StoreResult:
@@ -284,7 +304,7 @@ def simulate(scenario: StoreScenario) -> StoreResult:
     end = start + s.incident_for
     env = simpy.Environment()
     instances = [_Queue() for _ in range(s.instances)]
-    store = _Queue()
+    store = _Queue(start, end, s.slow_factor) if s.incident == "slow" else _Queue()
     times: list[float] = []  # response times of the served requests after the warm-up, in s
     in_store: list[float] = []
     outcomes: list[tuple[float, bool, float]] = []  # every request: arrival, failed, seconds
@@ -302,8 +322,6 @@ def simulate(scenario: StoreScenario) -> StoreResult:
                 ok = False
                 break
             work = next(store_times)
-            if start <= reaches < end:
-                work *= s.slow_factor
             answered = store.take(reaches, work) + half_trip - env.now
             if answered > timeout:
                 yield env.timeout(timeout)  # the store still works on it; nobody waits
