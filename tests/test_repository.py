@@ -103,6 +103,17 @@ def answer_cells(cells: list[dict]) -> list[int]:
     return found
 
 
+def reveal_cells(cells: list[dict]) -> list[int]:
+    """The markdown cell that answers each prediction: the first after its answer cells."""
+    found, asked = [], False
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown":
+            if asked:
+                found.append(index)
+            asked = "**Predict" in "".join(cell["source"])
+    return found
+
+
 def is_sanity_cell(cell: dict) -> bool:
     """A code cell whose statements are mostly asserts: it keeps the prose true."""
     lines = [
@@ -126,6 +137,12 @@ def test_answers_and_sanity_cells_are_stored_folded(path: Path) -> None:
         meta = cells[index]["metadata"]
         assert meta.get("jupyter", {}).get("outputs_hidden") is True, f"cell {index} unfolded"
         assert "hide-output" in meta.get("tags", []), f"cell {index}: tag hide-output"
+    for index in reveal_cells(cells):  # the prose that gives the answer away is folded too
+        meta = cells[index]["metadata"]
+        assert meta.get("jupyter", {}).get("source_hidden") is True, f"reveal {index} unfolded"
+        assert "hide-input" in meta.get("tags", []), f"reveal {index}: tag hide-input"
+        source = "".join(cells[index]["source"])
+        assert not re.search(r"^#", source, re.M), f"reveal {index} hides a heading"
     for index, cell in enumerate(cells):
         if cell["cell_type"] == "code" and is_sanity_cell(cell):
             meta = cell["metadata"]
@@ -142,6 +159,7 @@ def test_the_fold_checks_recognise_what_they_look_for() -> None:
         {"cell_type": "code", "source": ["plot()"], "outputs": [{"text": "x"}], "metadata": {}},
     ]
     assert answer_cells(cells) == [1]
+    assert reveal_cells(cells) == [2]
     assert is_sanity_cell({"source": ["assert a\n", "assert b\n", 'print("ok")']})
     assert not is_sanity_cell({"source": ["x = run()\n", "print(x)\n", "assert x"]})
 
