@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 from bisect import bisect_left
+from dataclasses import replace
 
 import matplotlib
 
@@ -172,13 +173,37 @@ def test_denylist_peak_is_of_the_order_of_rate_times_ttl(with_denylist: JwtResul
     # Hard bound: the denylist never holds more than the revocations of one TTL window.
     times = [r.time for r in with_denylist.revocations]
     most_in_a_window = max(bisect_left(times, start + TTL) - i for i, start in enumerate(times))
-    assert peak <= most_in_a_window
+    assert peak <= most_in_a_window == with_denylist.busiest_window(TTL)
     # Size is Poisson(~91) at any moment (M/G/∞); its peak over ~40 TTLs sits a few σ above
     # the mean, below rate × TTL (+4σ of a Poisson(180) window count for safety).
     assert with_denylist.denylist_mean_entries < peak <= rate_times_ttl + 4 * math.sqrt(180)
     assert peak >= rate_times_ttl / 2
     assert max(with_denylist.series_entries) <= peak
     assert len(with_denylist.series_times) == SERIES_POINTS
+
+
+def test_the_denylist_never_outgrows_the_revocations_of_the_last_ttl(
+    with_denylist: JwtResult,
+) -> None:
+    """Every entry lives at most one TTL, so the revocations of the last TTL bound the size at
+    every moment; that count is random, so its mean (rate × TTL) is no bound: over ~40 TTLs
+    the busiest window of a Poisson(180) count exceeds 180 (each does with probability ~1/2)."""
+    recent = with_denylist.revocations_within(TTL, with_denylist.series_times)
+    assert all(
+        size <= bound for size, bound in zip(with_denylist.series_entries, recent, strict=True)
+    )
+    assert max(recent) <= with_denylist.busiest_window(TTL)
+    assert with_denylist.busiest_window(TTL) > with_denylist.scenario.revocation_rate * TTL
+
+
+def test_revocation_windows_count_from_just_after_t_minus_window_to_t() -> None:
+    result = small(seed=3)
+    at = [0.5, 1.0, 2.0, 3.5, 3.6]
+    result = replace(result, revocations=[replace(result.revocations[0], time=t) for t in at])
+    assert result.revocations_within(2.0, [0.0, 1.0, 2.5, 3.6, 10.0]) == [0, 2, 2, 3, 0]
+    assert result.busiest_window(2.0) == 3  # (0, 2] and (1.6, 3.6]
+    assert result.busiest_window(0.05) == 1
+    assert replace(result, revocations=[]).busiest_window(900) == 0
 
 
 def test_refreshes_follow_the_token_lifetime(without: JwtResult) -> None:
@@ -495,6 +520,11 @@ def test_revocation_gap_figure() -> None:
         assert [len(points) for points in dots] == [len(none.revocations)] * 2
         assert max(dots[1][:, 1]) == 0.0 and max(dots[0][:, 1]) == none.max_exposure
         assert f"peak {denylist.denylist_peak_entries}" in size.get_title()
+        # the bound drawn is the revocations of the last TTL, not their mean rate × TTL
+        (bound,) = [line for line in size.get_lines() if "bound" in line.get_label()]
+        ttl = denylist.scenario.token_ttl
+        assert list(bound.get_ydata()) == denylist.revocations_within(ttl, denylist.series_times)
+        assert not [text for text in size.texts if "rate × TTL" in text.get_text()]
         assert exposures.get_legend() is not None
         legends_sit_below_their_axes(fig)
     finally:

@@ -16,8 +16,9 @@ until its ``exp``. ``run_jwt`` simulates, with one SimPy process per actor:
   (a real attacker reads ``exp`` from the token and stops there too).
 
 ``revocation="none"``: the service cannot refuse the token before ``exp``, so the *exposure
-window* is the token's remaining lifetime: ``token_ttl / 2`` on average for a live token, 0 for
-one that had expired before it was stolen.
+window* is the token's remaining lifetime: a little more than ``token_ttl / 2`` on average for a
+live token (revoked tokens are replaced by fresh ones, so live tokens are younger than a uniform
+age would make them), 0 for one that had expired before it was stolen.
 ``revocation="denylist"``: logout writes the token's ``jti`` to a shared denylist with a TTL
 equal to the remaining lifetime; every request costs one lookup; the entry becomes visible
 after ``denylist_delay`` seconds (replication, caches), so the exposure is at most that delay.
@@ -28,8 +29,9 @@ at a random moment its age has density ∝ e^(−r·a) on [0, T] and ∝ e^(−r
 beyond. PASTA: revocations see that distribution; :func:`theory_mean_exposure` integrates it
 (→ T/2 × T / (T + 1/q) when r·T is small: half a lifetime, times the share of time the token
 is live) and :func:`theory_refresh_rate` counts the refreshes. The denylist's mean size follows
-from Little's law: revocation rate × mean remaining lifetime; its peak is bounded by the
-revocations of one TTL.
+from Little's law: revocation rate × mean remaining lifetime. Each entry lives at most one
+TTL, so at any moment the denylist holds at most the revocations of the last TTL: a Poisson
+count whose *mean* is revocation rate × TTL (the count itself is no bound: it varies).
 
 Random streams (user requests, revocations, attacker replays, initial token ages) are drawn
 from separate generators seeded from ``seed``, so ``none`` and ``denylist`` runs with the same
@@ -41,6 +43,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -245,6 +248,20 @@ class JwtResult:
     def p95_exposure(self) -> float | None:
         exposures = sorted(self.exposures)
         return percentile(exposures, 95) if exposures else None
+
+    def revocations_within(self, window: float, at: Sequence[float]) -> list[int]:
+        """How many revocations fell in ``(t − window, t]``, for each ``t`` of ``at``. With
+        ``window`` = the TTL: a bound on the denylist's size at ``t``, since an entry lives at
+        most its token's remaining lifetime."""
+        times = [revocation.time for revocation in self.revocations]  # in time order
+        return [bisect_right(times, t) - bisect_right(times, t - window) for t in at]
+
+    def busiest_window(self, window: float) -> int:
+        """The most revocations in any ``window`` seconds of the run (with the TTL: the most
+        entries the denylist could ever have held at once)."""
+        times = [revocation.time for revocation in self.revocations]
+        counts = (i + 1 - bisect_right(times, t - window) for i, t in enumerate(times))
+        return max(counts, default=0)
 
     @property
     def theory_mean_exposure(self) -> float:

@@ -76,7 +76,8 @@ class ExposureView:
         self.left.set_title(f"exposure windows (dashed: mean {mean:.0f} s)", fontsize=9)
         self.size.set_data(result.series_times, result.series_entries)
         self.right.set_xlim(0, s.duration)
-        self.right.set_ylim(0, 1.2 * max(s.revocation_rate * s.token_ttl, 1))
+        peak = result.denylist_peak_entries
+        self.right.set_ylim(0, 1.2 * max(s.revocation_rate * s.token_ttl, peak, 1))
         self.right.set_title(f"denylist size (peak {result.denylist_peak_entries})", fontsize=9)
         return png_bytes(self.figure)
 
