@@ -19,6 +19,12 @@ Python balancer to instances that take ``request_delay`` seconds per request, an
 until the doomed instance holds at least two of each. Which and how many requests are in flight
 then depends on scheduling; what does not is the verdict: the POSTs it held fail (502) and are
 not sent again, the GETs it held are sent to another instance and succeed, nothing else fails.
+
+"Held" means handed over: each instance is one gunicorn sync worker, so it serves one request
+at a time and the others wait in its socket's listen backlog, already sent. The balancer cannot
+tell a waiting request from the one in service, so the waiting POSTs fail too. Only a queue kept
+by the balancer (HAProxy's per-server ``maxconn``) holds requests that were never sent and may
+go elsewhere; the simulation's ``retry_queued`` models that.
 """
 
 from __future__ import annotations
@@ -240,12 +246,30 @@ class LoadKillResult:
     sent: dict[str, int]  # method -> requests the clients sent in all
     answered_after_kill: dict[str, int] = field(default_factory=dict)  # instance -> 200s after
 
+    @property
+    def held_when_killed(self) -> dict[str, int]:
+        """Method -> requests the killed instance died with: each one the balancer then resent
+        or answered 502 (in service, or waiting in its socket: from outside, the same)."""
+        return {m: self.retried.get(m, 0) + self.not_retried.get(m, 0) for m in LOAD_ROUTES}
+
+    @property
+    def waiting_when_killed(self) -> int:
+        """How many of those, at least, were waiting rather than in service: one sync worker
+        serves one request at a time, so all but one of them sat in its listen backlog."""
+        return max(sum(self.held_when_killed.values()) - 1, 0)
+
     def verdict(self) -> str:
         """The part that does not depend on scheduling: a band and a yes or no per method."""
         killed, n = self.killed_instance, self.clients
 
+        # The kill comes once B holds 2 of each; it serves one at a time, so at most one is
+        # answered before the kill lands: at least 1 of each (3 in all) is left, and all but
+        # one of those wait in its socket.
         def band(count: int) -> str:
             return f"yes, 1–{n} of {n}" if 1 <= count <= n else f"NO ({count} of {n})"
+
+        waiting = self.waiting_when_killed
+        waiting_band = "yes, 2 or more" if waiting >= 2 else f"NO ({waiting})"
 
         get, post = "GET", "POST"
         return "\n".join(
@@ -256,6 +280,8 @@ class LoadKillResult:
                 f"retried: {self.retried[post]}",
                 f"  in-flight GETs retried on another instance: {band(self.retried[get])}; "
                 f"failed: {self.failed_in_flight[get]}",
+                f"  requests {killed} held that waited in its socket, not in service: "
+                f"{waiting_band} (already sent: the balancer treated them alike)",
                 f"  requests failed that were not in flight at the kill: {self.failed_otherwise}",
             ]
         )
@@ -269,6 +295,8 @@ class LoadKillResult:
         after = ", ".join(f"{name} {count}" for name, count in self.answered_after_kill.items())
         rows = [
             (f"held by {self.killed_instance} just before the kill", per_method(self.held_at_kill)),
+            (f"held by {self.killed_instance} when it died", per_method(self.held_when_killed)),
+            ("  of those waiting in its socket", f"{self.waiting_when_killed} or more"),
             ("clients' requests out at the kill", per_method(self.in_flight_at_kill)),
             ("  of those failed", per_method(self.failed_in_flight)),
             ("resent by the balancer", per_method(self.retried)),
@@ -291,8 +319,10 @@ def kill_under_load(
     ``POST /cart/items``, each one request at a time, through ``cluster``'s Python balancer.
 
     The kill comes once the instance holds at least ``hold`` requests of each method (an
-    instance with a sync worker serves one at a time, so with 2 at least one of each is still
-    waiting when the kill lands); the clients go on for ``after_seconds`` more.
+    instance with a sync worker serves one at a time, so with 2, even if the one in service is
+    answered in the instant before the kill lands, at least one of each is still in its hands,
+    and all but one of what it holds wait in its listen backlog); the clients go on for
+    ``after_seconds`` more.
     """
     balancer = cluster.balancer
     if balancer is None:

@@ -4,7 +4,10 @@ A policy is a function ``my_policy(queue_lengths, rng) -> index``: ``queue_lengt
 many requests instance i has (waiting or being served) right now, ``rng`` is a seeded
 ``random.Random``, and the result is the index of the instance that gets the request. The check
 runs it in the lesson's simulation (4 instances at 80% load) next to the built-in policies, all
-on the very same requests, and against queueing theory.
+on the very same requests (arrival and service times; a policy that picks at random flips its
+own coins), and against queueing theory: one shared queue (M/M/c) is the floor no balancer
+beats; random routing's M/M/1 mean is quoted for reference, not as a bound (a policy can do
+worse, and one run of random strays from it by several percent).
 """
 
 from __future__ import annotations
@@ -74,23 +77,27 @@ def check_policy(
     random_mean, least_mean = _mean("random"), _mean("least_connections")
     report.expect(
         yours <= BETTER_THAN_RANDOM * random_mean,
-        f"clearly better than random: mean {yours:.2f} s vs random's {random_mean:.2f} s "
-        f"(needs ≤ {BETTER_THAN_RANDOM * random_mean:.2f} s)",
+        f"clearly better than random: mean {yours:.2f} s vs {random_mean:.2f} s for the "
+        f"built-in random, on the same {REQUESTS:,} requests (same arrivals, same service "
+        f"times; needs ≤ {BETTER_THAN_RANDOM * random_mean:.2f} s)",
         *hint_queues,
     )
     report.expect(
         yours <= CLOSE_TO_LEAST * least_mean,
-        f"close to least connections: mean {yours:.2f} s vs {least_mean:.2f} s "
-        f"(needs ≤ {CLOSE_TO_LEAST * least_mean:.2f} s)",
+        f"close to least connections: mean {yours:.2f} s vs {least_mean:.2f} s on those "
+        f"requests (needs ≤ {CLOSE_TO_LEAST * least_mean:.2f} s)",
         *hint_queues,
     )
     shared_queue = mmc_mean_response(ARRIVAL_RATE, SERVICE_RATE, INSTANCES)
     random_theory = mm1_mean_response(ARRIVAL_RATE / INSTANCES, SERVICE_RATE)
     report.expect(
-        shared_queue < yours < random_theory,
-        f"within theory's range: {yours:.2f} s is between one shared queue, the best any "
-        f"balancer can do (M/M/{INSTANCES}: {shared_queue:.2f} s), and random routing "
-        f"(M/M/1 at λ/n: {random_theory:.2f} s)",
-        *hint_queues,
+        yours > shared_queue,
+        f"above the floor: {yours:.2f} s > {shared_queue:.2f} s, the mean of one shared queue "
+        f"(M/M/{INSTANCES}), which no balancer beats in the long run. For reference, not a "
+        f"bound: random routing averages {random_theory:.2f} s in the long run (M/M/1 at "
+        f"λ/{INSTANCES}); one run strays from that by several percent, and two random policies "
+        f"differ even on the same requests (each flips its own coins)",
+        "No balancer that sees only queue lengths beats one shared queue on average, and this "
+        "run is long: a mean under it points to a bug in the check; please report it.",
     )
     return report.show()

@@ -4,8 +4,15 @@ import random
 
 from notebook_cells import run_starter
 
-from labs.exercises.ex03_write_a_policy import check_policy
+from labs.exercises import ex03_write_a_policy as ex03
+from labs.exercises.ex03_write_a_policy import (
+    ARRIVAL_RATE,
+    INSTANCES,
+    SERVICE_RATE,
+    check_policy,
+)
 from labs.solutions.ex03_write_a_policy import my_policy
+from simulations import mm1_mean_response
 
 
 def test_check_fails_on_the_stored_starter() -> None:
@@ -43,10 +50,48 @@ def test_round_robin_beats_random_but_is_not_close_to_least_connections() -> Non
     assert "✗ close to least connections" in report.text()
 
 
-def test_sending_everything_to_one_instance_fails_everything() -> None:
+def test_sending_everything_to_one_instance_fails_both_comparisons() -> None:
     report = check_policy(lambda queue_lengths, rng: 0)
     assert not report.passed
-    assert sum(not line.ok for line in report.lines) == 3
+    failed = [line.message for line in report.lines if not line.ok]
+    assert len(failed) == 2, failed
+    assert failed[0].startswith("clearly better than random")
+    assert failed[1].startswith("close to least connections")
+
+
+def test_random_theory_is_a_reference_not_a_bound() -> None:
+    # Worse than random's M/M/1 mean is possible (the busiest instance, one instance for all):
+    # the floor line holds for them and labels random's theory as a reference value.
+    for worse in (lambda q, rng: q.index(max(q)), lambda q, rng: 0):
+        report = check_policy(worse)
+        floor = report.lines[-1]
+        assert floor.ok and floor.message.startswith("above the floor"), floor
+        assert "For reference, not a bound: random routing averages 5.00 s" in floor.message
+        assert "same 20,000 requests" in report.text()
+
+
+def test_a_mean_under_one_shared_queue_fails_the_floor(monkeypatch) -> None:
+    # No real policy gets there; the line must still be able to fail (the check's own logic).
+    real_mean = ex03._mean
+    monkeypatch.setattr(
+        ex03, "_mean", lambda policy: 1.0 if callable(policy) else real_mean(policy)
+    )
+    report = check_policy(my_policy)
+    assert not report.passed
+    floor = report.lines[-1]
+    assert not floor.ok and "above the floor: 1.00 s > 1.75 s" in floor.message
+    assert "bug in the check" in report.hint
+
+
+def test_one_run_of_random_strays_from_theory_by_several_percent() -> None:
+    # What the floor line says: two random policies on the same requests differ, and each is
+    # within several percent (here 10%) of random routing's long-run 5.00 s, not equal to it.
+    theory = mm1_mean_response(ARRIVAL_RATE / INSTANCES, SERVICE_RATE)
+    built_in = ex03._mean("random")
+    starter = ex03._mean(lambda queue_lengths, rng: rng.randrange(len(queue_lengths)))
+    assert built_in != starter
+    for mean in (built_in, starter):
+        assert abs(mean / theory - 1) <= 0.10, mean
 
 
 def test_bad_answers_are_reported_not_raised() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from labs.cluster import process
 from labs.cluster.process import ProcessCluster, delayed_app
-from labs.experiments import kill_under_load, run_kill_under_load
+from labs.experiments import LoadKillResult, kill_under_load, run_kill_under_load
 
 CLIENTS = 8
 
@@ -39,6 +39,10 @@ def test_the_posts_in_flight_fail_unretried_and_the_gets_are_retried_elsewhere()
     assert set(result.answered_after_kill) == {"A", "C"}  # B answered nothing after the kill
     assert f"in-flight POSTs failed: yes, 1–{CLIENTS} of {CLIENTS}; retried: 0" in result.verdict()
     assert "GETs retried on another instance: yes" in result.verdict()
+    # B serves one at a time: all but one of what it died with waited in its socket, sent
+    assert sum(result.held_when_killed.values()) >= 3 and result.waiting_when_killed >= 2
+    assert result.held_when_killed["POST"] == result.failed_in_flight["POST"]
+    assert "waited in its socket, not in service: yes, 2 or more" in result.verdict()
     assert not load_clients_left()
 
 
@@ -48,6 +52,23 @@ def test_with_retry_all_the_balancer_resends_the_posts_too() -> None:
     assert result.failed_in_flight == {"GET": 0, "POST": 0}
     assert result.retried["POST"] >= 1 and result.retried["GET"] >= 1
     assert "in-flight POSTs failed: NO (0 of 8); retried:" in result.verdict()
+
+
+def test_the_verdict_says_no_when_the_kill_found_too_little() -> None:
+    # A kill that came too early or too late: the bands must be able to say so.
+    none = {"GET": 0, "POST": 0}
+    result = LoadKillResult(
+        app="stateless", retry="idempotent", instances=3, clients=8, request_delay=0.1,
+        killed_instance="B", held_at_kill=none, in_flight_at_kill={"GET": 8, "POST": 8},
+        failed_in_flight={"GET": 0, "POST": 1}, failed_otherwise=0, retried=none,
+        not_retried={"GET": 0, "POST": 1}, sent={"GET": 20, "POST": 20},
+    )  # fmt: skip
+    assert result.held_when_killed == {"GET": 0, "POST": 1} and result.waiting_when_killed == 0
+    verdict = result.verdict()
+    assert "in-flight POSTs failed: yes, 1–8 of 8" in verdict
+    assert "in-flight GETs retried on another instance: NO (0 of 8)" in verdict
+    assert "not in service: NO (0)" in verdict
+    assert "of those waiting in its socket:   0 or more" in result.counts()
 
 
 def test_a_failure_after_the_clients_started_still_stops_them_and_the_cluster() -> None:

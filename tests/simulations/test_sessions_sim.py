@@ -182,6 +182,24 @@ def test_round_robin_with_memory_sessions_misses_most_requests_even_without_a_cr
     assert result.sessions_lost == 0 and result.failed_requests == 0
 
 
+def test_utilization_before_the_crash_is_the_busy_share_of_each_instance() -> None:
+    # 400 users, one request per 10 s each after their login, 4 instances at 40/s: a load of
+    # 25% once everyone has logged in, a little more before (the logins come on top).
+    result = run_crashes(store="shared", crash_at=50, users=400)
+    busy = result.utilization_before_crash
+    assert len(busy) == 4 and all(0.25 < share < 0.35 for share in busy), busy
+    requests = draw_requests(result.scenario)
+
+    def work(before: float) -> float:
+        return sum(r.service_time for r in requests if r.arrived < before)
+
+    # Busy time up to the crash: no more than the work that had arrived, and queues are short.
+    assert work(40) <= sum(busy) * 50 <= work(50) + 1e-9
+    heavier = run_crashes(store="shared", crash_at=50, users=400, service_rate=20.0)
+    assert all(h > 1.8 * b for h, b in zip(heavier.utilization_before_crash, busy, strict=True))
+    assert run_crashes(store="shared").utilization_before_crash == []  # no crash, no share
+
+
 def test_memory_sticky_misses_only_after_the_crash() -> None:
     calm = run_crashes(store="memory", policy="sticky")
     assert calm.session_misses == 0 and calm.sessions_lost == 0

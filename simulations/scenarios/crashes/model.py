@@ -1,8 +1,8 @@
 """Sessions and crashes: where a session lives decides who is logged out when an instance dies.
 
 Every user logs in once, early (within ``login_window``, 10 s by default), then sends requests
-at random, about one every ``think_time`` seconds, until ``duration``. Sessions live in one of
-two stores:
+at random, with exponential gaps of mean ``think_time`` seconds (a Poisson stream per user),
+until ``duration`` (100 s by default). Sessions live in one of two stores:
 
 * ``memory``: a session lives on the instance whose memory created it. A request that reaches
   another instance finds no session: a **session miss**, the user is asked to log in again, and
@@ -183,6 +183,8 @@ class CrashResult(Outcome):
     response: ResponseStats
     timeline: Timeline
     lost_sessions: list[tuple[float, int, int]] = field(repr=False)
+    # each instance's share of time spent serving, from the start to the first crash (none: [])
+    utilization_before_crash: list[float] = field(default_factory=list)
 
     @property
     def fraction_lost(self) -> float:
@@ -273,7 +275,13 @@ def run_crashes(scenario: CrashScenario | None = None, **overrides: Any) -> Cras
         retry_queued=scenario.retry_queued,
     )
     at_crash: list[int] = []
-    env.process(crash_schedule(env, cluster, scenario, lambda: at_crash.append(len(book.store))))
+    busy_share: list[float] = []
+
+    def before_first_crash() -> None:
+        at_crash.append(len(book.store))
+        busy_share.extend(i.busy_until(env.now) / env.now for i in cluster.instances)  # now > 0
+
+    env.process(crash_schedule(env, cluster, scenario, before_first_crash))
     env.process(replay(env, requests, cluster.balancer))
     rows: list[tuple] = []
 
@@ -295,6 +303,7 @@ def run_crashes(scenario: CrashScenario | None = None, **overrides: Any) -> Cras
         response=ResponseStats.of(metrics.response_times),
         timeline=Timeline.of(rows),
         lost_sessions=list(book.lost),
+        utilization_before_crash=busy_share,
     )
 
 
