@@ -3,7 +3,9 @@
 ``requests_lost(load, rerouted)``: one instance, busy a fraction ``load`` of the time (requests
 arrive at random and take a random time: an M/M/1 queue), is killed at a random moment. How
 many requests fail, on average? The one in service fails whenever there is one; the queued ones
-fail too, unless the balancer resends them elsewhere (``rerouted``). The check tries worked
+fail too, unless the balancer resends them elsewhere (``rerouted``: possible only when the queue
+waits in the balancer, as HAProxy's maxconn queue, not in the instance's socket, where a request
+is already sent: lesson 04's lab). The check tries worked
 cases, then kills an instance two hundred times in the crash simulation, at the load the
 simulation measured, and compares.
 """
