@@ -165,6 +165,24 @@ def test_accounting_every_request_ends_and_lost_sessions_left_with_their_instanc
         assert result.sessions_lost == 0
 
 
+def test_base_readings_stop_at_the_first_change_and_before_the_spike() -> None:
+    grew = next(
+        r
+        for seed in range(20)
+        if (
+            r := run_autoscale(store="shared", policy="least_connections", seed=seed)
+        ).scale_outs_between(0, r.scenario.spike_at)
+    )
+    readings = grew.base_readings
+    first = grew.scale_outs_between(0, grew.scenario.spike_at)[0]
+    before = [d for d in grew.decisions if d.time <= first]
+    assert readings == [d.utilization for d in before]  # up to and including the first ask
+    assert readings[-1] > grew.scenario.target * (1 + grew.scenario.tolerance)  # that ask
+    assert all(d.ready + d.booting == grew.initial_replicas for d in before)
+    calm = run_autoscale(store="shared", policy="least_connections", spike_at=120, seed=1)
+    assert len(calm.base_readings) <= 120 / calm.scenario.sync_period  # never past the spike
+
+
 def test_same_seed_same_result() -> None:
     assert run_autoscale(seed=7).to_dict() == run_autoscale(seed=7).to_dict()
     assert run_autoscale(seed=7).to_dict() != run_autoscale(seed=8).to_dict()

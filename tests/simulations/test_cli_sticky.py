@@ -37,6 +37,7 @@ COUNTS = (
     "requests_completed",
     "requests_failed",
     "sessions_lost",
+    "users_forced_to_login",
     "session_misses",
     "spilled",
     "heaviest_user",

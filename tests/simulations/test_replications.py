@@ -177,9 +177,7 @@ def test_estimate_and_the_interval_table_say_the_mean_and_its_interval() -> None
     from simulations.replications import estimate, interval_table
 
     low, high = mean_interval([1.0, 2.0, 3.0])
-    assert estimate([1.0, 2.0, 3.0], unit=" s") == (
-        f"2.0 s (95% interval {low:.1f} to {high:.1f})"
-    )
+    assert estimate([1.0, 2.0, 3.0], unit=" s") == (f"2.0 s (95% interval {low:.1f} to {high:.1f})")
     rows = interval_table(
         "setup", {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]}, [("x", float, "{:.1f}")], width=16
     ).splitlines()

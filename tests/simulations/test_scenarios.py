@@ -6,7 +6,9 @@ re-layout (hand-written options): every flag still parses and gives the same JSO
 printed again once, when the engine changed its random numbers (numpy blocks) and least
 connections its tie-breaking: balance and one least-connections autoscale case moved, nothing
 else did. The jwt entries were printed again when lesson 07's refresh model changed (a refresh
-only at a request that finds its token expired).
+only at a request that finds its token expired). The sticky entries gained one key,
+``users_forced_to_login`` (0 in each: none has a crash with sessions in memory), when lesson 06
+separated the users sent to log in from the sessions lost; no other value moved.
 """
 
 from __future__ import annotations

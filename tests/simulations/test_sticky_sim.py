@@ -7,9 +7,12 @@ import random
 from collections import Counter
 from itertools import accumulate, pairwise
 from statistics import mean
+from types import SimpleNamespace
 
 import pytest
 
+from simulations.engine.workload import Request
+from simulations.scenarios.sticky.affinity import ConsistentHash, HashSticky, users_moved
 from simulations.scenarios.sticky.model import (
     STICKY_POLICIES,
     RequestStream,
@@ -154,16 +157,27 @@ def test_crash_of_the_hottest_instance_logs_out_exactly_its_sticky_users() -> No
             break
         work[first_seen.setdefault(user, len(first_seen)) % 4] += service
     assert hottest == max(range(4), key=work.__getitem__)  # "hottest": most work sent to it
-    pinned_there = sum(1 for order in first_seen.values() if order % 4 == hottest)
-    assert result.sessions_lost == pinned_there > 0
+    pinned_there = {user for user, order in first_seen.items() if order % 4 == hottest}
+    assert result.sessions_lost == len(pinned_there) > 0
     assert result.requests_failed > 0  # its queue died with it
+    # Only the users who send another request after the crash are sent to log in, once each.
+    later = {
+        user
+        for arrived, user in zip(accumulate(stream.gaps), stream.users, strict=True)
+        if arrived >= crash_at
+    }
+    came_back = len(pinned_there & later)
+    assert 0 < came_back < len(pinned_there)
+    assert result.users_forced_to_login == result.session_misses == came_back
+    assert result.to_dict()["users_forced_to_login"] == came_back
 
 
 def test_crash_loses_no_session_when_sessions_are_shared() -> None:
     result = run_sticky(policy="sticky", crash_hottest_at=1000, sessions="shared", seed=2, **SMALL)
-    assert result.sessions_lost == 0 and result.session_misses == 0
+    assert result.sessions_lost == result.session_misses == result.users_forced_to_login == 0
     robin = run_sticky(policy="round_robin", crash_hottest_at=1000, seed=2, **SMALL)
     assert robin.scenario.session_store == "shared" and robin.sessions_lost == 0
+    assert robin.users_forced_to_login == 0
 
 
 def test_round_robin_with_memory_sessions_misses_most_of_them() -> None:
@@ -206,6 +220,40 @@ def test_window_utilization_adds_up_to_the_overall_utilization() -> None:
     assert len(result.window_starts) == 10
     for row, overall in zip(result.window_utilization, result.utilization, strict=True):
         assert math.isclose(mean(row), overall, rel_tol=1e-9)
+
+
+def test_busy_between_averages_the_windows_that_lie_within_the_span() -> None:
+    result = run_sticky(policy="sticky", windows=10, seed=1, **SMALL)
+    width = result.horizon / 10
+    assert result.busy_between(0, result.horizon) == pytest.approx(result.utilization)
+    middle = result.busy_between(2 * width + 1, 6 * width + 1)  # windows 3, 4 and 5 only
+    for busy, row in zip(middle, result.window_utilization, strict=True):
+        assert busy == pytest.approx(mean(row[3:6]))
+    with pytest.raises(ValueError, match="no utilization window"):
+        result.busy_between(width / 4, width / 2)
+
+
+def test_hash_mod_n_moves_most_users_and_the_ring_about_one_in_n() -> None:
+    assert users_moved("sticky_hash", 2_000, before=4, after=5) == pytest.approx(0.8, abs=0.03)
+    assert users_moved("consistent_hash", 2_000, before=4, after=5) == pytest.approx(0.2, abs=0.04)
+    assert users_moved("consistent_hash", 500, before=6, after=6) == 0
+    # the same shares as the policies the simulation routes by, counted through them
+    pools = {n: [SimpleNamespace(index=i) for i in range(n)] for n in (4, 5)}
+    for policy, home in (
+        ("sticky_hash", lambda p, pool, u: p.choose(pool, Request(u, u, 0.0, 1.0), random)),
+        ("consistent_hash", lambda p, pool, u: p.home(pool, u)),
+    ):
+        make = HashSticky if policy == "sticky_hash" else ConsistentHash
+        four, five = make(), make()
+        moved = sum(
+            home(four, pools[4], user).index != home(five, pools[5], user).index
+            for user in range(300)
+        )
+        assert users_moved(policy, 300, before=4, after=5) == moved / 300
+    for bad in ({"policy": "sticky"}, {"users": 0}, {"before": 2.5}, {"after": True}):
+        kwargs = {"policy": "sticky_hash", "users": 10, "before": 4, "after": 5} | bad
+        with pytest.raises(ValueError):
+            users_moved(**kwargs)
 
 
 def test_events_after_the_last_request_do_nothing() -> None:

@@ -216,6 +216,19 @@ class AutoscaleResult(Outcome):
         later = self.scale_outs_between(self.scenario.spike_at, math.inf)
         return later[0] if later else None
 
+    @property
+    def base_readings(self) -> list[float]:
+        """The utilization the autoscaler read at each sync before the spike, while the cluster
+        kept its initial size: up to and including the first sync that asked for a change."""
+        readings = []
+        for decision in self.decisions:
+            if decision.time >= self.scenario.spike_at:
+                break
+            readings.append(decision.utilization)
+            if decision.desired != decision.ready + decision.booting:
+                break
+        return readings
+
     def summary(self) -> str:
         s = self.scenario
         return (

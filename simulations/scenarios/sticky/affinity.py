@@ -19,7 +19,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from simulations.engine.hashing import HashRing, bounded_capacity, stable_hash, user_key
+from simulations.engine.hashing import (
+    HashRing,
+    bounded_capacity,
+    mod_n_index,
+    stable_hash,
+    user_key,
+)
 from simulations.engine.instance import Instance
 from simulations.engine.policies import LoadBoard, Policy, watch
 from simulations.engine.workload import Request
@@ -132,3 +138,23 @@ class BoundedLoadHash(ConsistentHash):
         self.spilled = 0
         self.worst_excess = -(10**9)
         self.board = None
+
+
+def users_moved(policy: str, users: int, before: int, after: int, vnodes: int = 100) -> float:
+    """The share of ``users`` whose instance changes when ``before`` instances become ``after``,
+    under hash-based stickiness: ``sticky_hash`` (hash mod n re-deals all but about one user in
+    max(before, after)) or ``consistent_hash`` (only the arcs that change hands move, about
+    |after − before| / max(before, after) of the users). A moved user with a session in memory
+    is logged out. Lesson 06, section 8."""
+    if policy not in ("sticky_hash", "consistent_hash"):
+        raise ValueError(f"policy must be sticky_hash or consistent_hash, got {policy!r}")
+    for name, value in (("users", users), ("before", before), ("after", after)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
+    keys = [user_key(user) for user in range(users)]
+    if policy == "sticky_hash":
+        moved = sum(mod_n_index(key, before) != mod_n_index(key, after) for key in keys)
+    else:
+        old, new = HashRing(range(before), vnodes), HashRing(range(after), vnodes)
+        moved = sum(old.node_for(key) != new.node_for(key) for key in keys)
+    return moved / users

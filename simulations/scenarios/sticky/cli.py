@@ -88,7 +88,9 @@ def format_table(result: dict[str, Any]) -> str:
             (
                 "crash",
                 f"hottest instance {result['hottest_instance']} at t = "
-                f"{result['crash_hottest_at']:g}: {result['sessions_lost']} sessions lost",
+                f"{result['crash_hottest_at']:g}: {result['sessions_lost']} sessions lost, "
+                f"{result['users_forced_to_login']} of those users came back and were sent "
+                "to log in",
             )
         )
     if result["policy"] == "bounded_load":

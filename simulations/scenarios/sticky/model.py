@@ -14,9 +14,11 @@ n single-server FIFO instances, with one of ``STICKY_POLICIES``:
 
 Optionally, at ``scale_out_at`` one more instance joins (does it take its share of the work?)
 and at ``crash_hottest_at`` the instance that was given the most work so far dies (whose
-sessions die with it?). Sessions live in instance memory (``sessions="memory"``: a request
-that lands away from its user's session is a *session miss*, a forced re-login that creates the
-session there) or in a shared store (``sessions="shared"``: nothing to miss, nothing to lose).
+sessions die with it? ``sessions_lost`` counts them, ``users_forced_to_login`` the users among
+them who come back and are sent to log in). Sessions live in instance memory
+(``sessions="memory"``: a request that finds no session where it lands, because the session is
+elsewhere or died in the crash, is a *session miss*, a forced re-login that creates the session
+there) or in a shared store (``sessions="shared"``: nothing to miss, nothing to lose).
 The default, ``"auto"``, is what each policy is used with: memory for the policies that pin a
 user (that is why one pins), a shared store for the ones that don't.
 
@@ -182,7 +184,8 @@ class StickyResult:
     fair_share: float | None  # 1 / (instances after the scale-out)
     hottest_instance: int | None  # the crashed one: most work sent to it before the crash
     sessions_lost: int  # users whose in-memory session died with the crashed instance
-    session_misses: int  # requests that landed away from their user's in-memory session
+    users_forced_to_login: int  # of those, the users who came back after the crash (once each)
+    session_misses: int  # requests that found no session where they landed (moved, or lost)
     affinity: float  # share of requests served where their user's previous request was
     spilled: int  # bounded_load: requests sent past their user's own instance
     worst_excess: int | None  # bounded_load: max(connections − capacity) at any choice (≤ 0)
@@ -195,6 +198,21 @@ class StickyResult:
     @property
     def p99_response(self) -> float:
         return self.response.p99
+
+    def busy_between(self, start: float, end: float) -> list[float]:
+        """Each instance's busy fraction from ``start`` to ``end``: the mean of the utilization
+        windows that lie wholly within that span (none: a ``ValueError``)."""
+        width = self.horizon / self.scenario.windows
+        inside = [
+            k
+            for k, begins in enumerate(self.window_starts)
+            if begins >= start - 1e-9 and begins + width <= end + 1e-9
+        ]
+        if not inside:
+            raise ValueError(
+                f"no utilization window of {width:g} s lies within [{start:g}, {end:g}]"
+            )
+        return [math.fsum(row[k] for k in inside) / len(inside) for row in self.window_utilization]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: counts are ints, floats rounded to 6 decimals."""
@@ -233,6 +251,7 @@ class StickyResult:
             "fair_share": self.fair_share,
             "hottest_instance": self.hottest_instance,
             "sessions_lost": self.sessions_lost,
+            "users_forced_to_login": self.users_forced_to_login,
             "session_misses": self.session_misses,
             "affinity": self.affinity,
             "spilled": self.spilled,
@@ -305,6 +324,8 @@ class TrackingBalancer(LoadBalancer):
         self.session_home: dict[int, int] = {}  # user -> instance holding their session
         self.last_served: dict[int, int] = {}  # user -> instance of their previous request
         self.session_misses = 0
+        self.logged_out: set[int] = set()  # users whose session died in a crash, not back yet
+        self.sent_to_login = 0  # of those, the users who came back (each once)
         self.stayed = 0
         self.instances_of_user: dict[int, set[int]] = {}
         self.watched_user = -1
@@ -326,6 +347,7 @@ class TrackingBalancer(LoadBalancer):
         lost = [user for user, home in self.session_home.items() if home == instance.index]
         for user in lost:
             del self.session_home[user]
+        self.logged_out.update(lost)
         return len(lost)
 
     def route(self, request: Request) -> None:
@@ -346,6 +368,10 @@ class TrackingBalancer(LoadBalancer):
             home = self.session_home.get(user)
             if home is not None and home != index:
                 self.session_misses += 1  # logged out here: a new login makes the session here
+            elif user in self.logged_out:  # their session died with its instance: log in again
+                self.logged_out.discard(user)
+                self.sent_to_login += 1
+                self.session_misses += 1
             self.session_home[user] = index
         if user == self.watched_user:
             self.instances_of_user.setdefault(user, set()).add(index)
@@ -456,6 +482,7 @@ def run_sticky(scenario: StickyScenario | None = None, **overrides: Any) -> Stic
         fair_share=fair,
         hottest_instance=events["hottest"],
         sessions_lost=events["lost"],
+        users_forced_to_login=balancer.sent_to_login,
         session_misses=balancer.session_misses,
         affinity=balancer.stayed / max(scenario.requests - len(balancer.last_served), 1),
         spilled=getattr(policy, "spilled", 0),
