@@ -29,6 +29,10 @@ The public API (what notebooks and exercise checks may import from here):
 * a shared store's cost and incidents (lesson 02): ``run_store`` → ``StoreResult``;
   ``replicate_store``; ``expected_response_ms`` (a tandem of M/M/1 queues);
 * JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``; ``replicate_jwt``;
+* hidden state in the process (lesson 08): ``run_races`` → ``RaceResult`` (a global "current
+  user" under T threads; ``replicate_races``, ``mixups_by_wait``, ``theory_mixup_share``);
+  ``run_ratelimit`` → ``RateLimitResult`` (a per-instance rate limit behind N instances, with
+  an autoscaler; ``replicate_ratelimit``, ``limit_by_instances``);
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -116,6 +120,21 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "run_jwt",
         "ttl_tradeoff",
     ),
+    "simulations.scenarios.races.model": (
+        "RaceResult",
+        "RaceScenario",
+        "mixups_by_wait",
+        "replicate_races",
+        "run_races",
+        "theory_mixup_share",
+    ),
+    "simulations.scenarios.ratelimit.model": (
+        "RateLimitResult",
+        "RateLimitScenario",
+        "limit_by_instances",
+        "replicate_ratelimit",
+        "run_ratelimit",
+    ),
     "simulations.scenarios.session_miss.model": (
         "SessionMissResult",
         "SessionMissScenario",
@@ -187,6 +206,10 @@ def _module(home: str) -> Any:
         from simulations.scenarios.deploy import model as module
     elif home == "simulations.scenarios.jwt.model":
         from simulations.scenarios.jwt import model as module
+    elif home == "simulations.scenarios.races.model":
+        from simulations.scenarios.races import model as module
+    elif home == "simulations.scenarios.ratelimit.model":
+        from simulations.scenarios.ratelimit import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
     elif home == "simulations.scenarios.store.model":
@@ -246,7 +269,11 @@ __all__ = [
     "Policy",
     "PowerOfD",
     "QueueTrace",
+    "RaceResult",
+    "RaceScenario",
     "RandomChoice",
+    "RateLimitResult",
+    "RateLimitScenario",
     "Request",
     "ResponseStats",
     "RoundRobin",
@@ -272,10 +299,12 @@ __all__ = [
     "erlang_c",
     "expected_response_ms",
     "exponential_sojourn_percentile",
+    "limit_by_instances",
     "make_policy",
     "mean_interval",
     "mg1_mean_response",
     "miss_rate_by_instances",
+    "mixups_by_wait",
     "mm1_mean_response",
     "mmc_mean_response",
     "percentile",
@@ -286,6 +315,8 @@ __all__ = [
     "replicate_jwt",
     "replicate_miss_rates",
     "replicate_policies",
+    "replicate_races",
+    "replicate_ratelimit",
     "replicate_store",
     "replication_seeds",
     "round_robin_mean_response",
@@ -294,6 +325,8 @@ __all__ = [
     "run_crashes",
     "run_deploy",
     "run_jwt",
+    "run_races",
+    "run_ratelimit",
     "run_sessions",
     "run_sticky",
     "run_store",
@@ -303,5 +336,6 @@ __all__ = [
     "surge_and_unavailable",
     "theory",
     "theory_for",
+    "theory_mixup_share",
     "ttl_tradeoff",
 ]

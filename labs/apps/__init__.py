@@ -7,7 +7,11 @@ config=None) -> Flask``.
 
 * ``stateful_app``: sessions and carts in the instance's memory, on purpose (lessons 01, 04);
 * ``stateless_app``: sessions and carts in Redis (lesson 02 on);
-* ``jwt_app``: signed tokens, with a Redis denylist for revocation (lesson 07).
+* ``jwt_app``: signed tokens, with a Redis denylist for revocation (lesson 07);
+* ``race_app``: the stateless app whose "current user" sits in a class attribute (``STATE``
+  "memory") or in ``flask.g`` ("shared") (lesson 08);
+* ``quota_app``: the stateless app plus ``GET /quota`` (a fixed-window rate limit), a cached
+  product read and a like counter, each in the instance or in Redis (lesson 08).
 
 What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
 ``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
@@ -23,6 +27,8 @@ APPS: dict[str, str] = {
     "stateful": "labs.apps.stateful_app",
     "stateless": "labs.apps.stateless_app",
     "jwt": "labs.apps.jwt_app",
+    "race": "labs.apps.race_app",
+    "quota": "labs.apps.quota_app",
 }
 
 

@@ -23,4 +23,6 @@ SCENARIOS = (
     "deploy",  # lesson 05: rolling deploys
     "sticky",  # lesson 06: sticky sessions
     "jwt",  # lesson 07: JWT revocation
+    "races",  # lesson 08: hidden state
+    "ratelimit",  # lesson 08: hidden state
 )

@@ -19,11 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from labs.apps import draining, stateful_app, stateless_app
+from labs.apps import draining, quota_app, stateful_app, stateless_app
 from labs.apps.users import demo_password
 from labs.apps.web import MAX_BODY_BYTES, QTY_MAX
 
 APPS = [pytest.param(stateful_app, id="stateful"), pytest.param(stateless_app, id="stateless")]
+APPS.append(pytest.param(quota_app, id="quota"))  # lesson 08: the stateless app plus /quota
 FUZZ = settings(
     max_examples=100,
     deadline=None,

@@ -95,6 +95,8 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
         "deploy",
         "sticky",
         "jwt",
+        "races",
+        "ratelimit",
     ]
     assert balance_explorer(requests=200).children  # a displayable widget
 

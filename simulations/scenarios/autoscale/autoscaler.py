@@ -11,8 +11,9 @@ Target tracking, as the HPA does it (kubernetes.io, "Horizontal Pod Autoscaling"
   the next burst needs (scaling up is immediate);
 * the result is clamped to ``[min_replicas, max_replicas]``.
 
-``desired_replicas``, ``stabilized`` and ``clamp`` are pure functions of numbers: easy to test
-and to reimplement (lesson 05's exercise). ``HorizontalAutoscaler`` keeps the recommendation
+``desired_replicas``, ``stabilized`` and ``clamp`` are pure functions of numbers, in
+``simulations/engine/hpa.py`` (lesson 08's scenario scales by them too): easy to test and to
+reimplement (lesson 05's exercise). ``HorizontalAutoscaler`` keeps the recommendation
 history between syncs. ``autoscaler`` is the controller as a SimPy process: every
 ``sync_period`` (15 s) it measures the mean CPU utilization of the ready instances over the
 last ``metric_window`` (60 s: shorter windows make it chase noise), asks the rule, and
@@ -28,33 +29,17 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from simulations.engine.hpa import FLOAT_SLACK, clamp, desired_replicas, stabilized
 from simulations.engine.lifecycle import BOOTING, READY, Cluster, MortalInstance
 
-FLOAT_SLACK = 1e-9  # ceil(4 × 0.9/0.6) is 6, not 7 from 0.9/0.6 = 1.5000000000000002
-
-
-def desired_replicas(current: int, metric: float, target: float, tolerance: float = 0.1) -> int:
-    """The HPA rule: ``ceil(current × metric / target)``, or ``current`` within the tolerance."""
-    if current < 0 or target <= 0 or metric < 0 or tolerance < 0:
-        raise ValueError("current, metric and tolerance must be ≥ 0 and target > 0")
-    ratio = metric / target
-    if abs(ratio - 1.0) <= tolerance + FLOAT_SLACK:  # the band's edges belong to it
-        return current
-    return math.ceil(current * ratio - FLOAT_SLACK)
-
-
-def stabilized(
-    recommendations: list[tuple[float, int]], now: float, window: float, desired: int
-) -> int:
-    """Scale-down stabilization: the highest of ``desired`` and the recommendations made in the
-    last ``window`` seconds (``(time, replicas)`` pairs). Scaling up passes straight through."""
-    recent = [replicas for when, replicas in recommendations if when > now - window]
-    return max([desired, *recent])
-
-
-def clamp(replicas: int, min_replicas: int, max_replicas: int) -> int:
-    """Keep the replica count within ``[min_replicas, max_replicas]``."""
-    return max(min_replicas, min(max_replicas, replicas))
+__all__ = [  # the rule lives in the engine (lesson 08's rate limiter scales by it too)
+    "FLOAT_SLACK",
+    "HorizontalAutoscaler",
+    "autoscaler",
+    "clamp",
+    "desired_replicas",
+    "stabilized",
+]
 
 
 @dataclass

@@ -1,0 +1,297 @@
+"""Exercise 08's check fails on the starter, passes on the solution, catches the classic wrong
+limiters (every time: the race is forced, not hoped for) and passes right limiters written
+differently. Each limiter is a module file, as the notebook's ``%%writefile`` makes it."""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from labs.exercises.ex08_shared_limiter import HINTS, STARTER, check_shared_limiter
+
+NAMES = itertools.count()
+
+
+@pytest.fixture
+def write_limiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``write_limiter(source)``: a module file next to the "notebook"; returns its name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(source: str) -> str:
+        name = f"my_limiter_{next(NAMES)}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        return name
+
+    return write
+
+
+def failed(report) -> list[str]:
+    return [line.message for line in report.lines if not line.ok]
+
+
+HEADER = """\
+import math
+
+def window_end(window, now):
+    number = int(now // window)
+    return number, max(1, math.ceil((number + 1) * window - now))
+"""
+
+READ_THEN_WRITE = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count = int(store.get(counter) or 0)          # read ...
+    if count >= limit:
+        return False, count, retry_after
+    store.set(counter, count + 1, ex=window)      # ... then write: another instance in between
+    return True, count + 1, retry_after
+"""
+)
+
+EXISTS_THEN_SET = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    if not store.exists(counter):                 # check, then act
+        store.set(counter, 1, ex=window)
+        count = 1
+    else:
+        count = store.incr(counter)
+    return count <= limit, count, retry_after
+"""
+)
+
+OFF_BY_ONE = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    return count < limit, count, retry_after      # one short: 9 of 10
+"""
+)
+
+ONE_TOO_MANY = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count = store.incr(counter) - 1               # counts before this request
+    store.expire(counter, window)
+    return count <= limit, count, retry_after     # 11 of 10
+"""
+)
+
+NO_EXPIRY = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    count = store.incr(f"{key}:{number}")         # atomic, but the key lives forever
+    return count <= limit, count, retry_after
+"""
+)
+
+LUA = (
+    HEADER
+    + """
+SCRIPT = '''
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+'''
+
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    count = store.eval(SCRIPT, 1, f"{key}:{number}", window)
+    return count <= limit, count, retry_after
+"""
+)
+
+SET_NX_THEN_INCR = """
+def hit(store, key, limit, window, now):
+    # the window starts at the user's first request and ends with the key's TTL
+    store.set(key, 0, ex=window, nx=True)
+    count = store.incr(key)
+    return count <= limit, count, max(1, store.ttl(key))
+"""
+
+NUMPY = (
+    HEADER
+    + """
+import numpy as np
+
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    pipe = store.pipeline()
+    pipe.incr(counter)
+    pipe.expire(counter, window)
+    count = np.int64(pipe.execute()[0])
+    return count <= np.int64(limit), count, np.float64(retry_after)
+"""
+)
+
+WATCH_MULTI = (
+    HEADER
+    + """
+import redis
+
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    with store.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(counter)
+                count = int(pipe.get(counter) or 0)   # a read, but WATCHed
+                if count >= limit:
+                    pipe.unwatch()
+                    return False, count, retry_after
+                pipe.multi()
+                pipe.set(counter, count + 1, ex=window)
+                pipe.execute()
+                return True, count + 1, retry_after
+            except redis.WatchError:
+                continue
+"""
+)
+
+
+def test_the_check_fails_on_the_starter_with_the_idea_first(write_limiter) -> None:
+    report = check_shared_limiter(write_limiter(STARTER))
+    assert not report.passed
+    problems = failed(report)
+    assert problems[0].startswith("3 instances (round robin): exactly 10 of 25")
+    assert "(got 25 through)" in problems[0]
+    assert any("no key in Redis" in p for p in problems)
+    assert report.lines[0].ok  # behind one instance the starter is right
+    assert report.hint == HINTS["shared"][0]
+    assert report.code_hint not in report.text()
+
+
+def test_the_check_passes_on_the_solution() -> None:
+    started = time.perf_counter()
+    report = check_shared_limiter("labs.solutions.ex08_shared_limiter")
+    assert report.passed, report.text()
+    assert len(report.lines) >= 10
+    assert time.perf_counter() - started < 5
+
+
+def test_a_module_object_is_as_good_as_its_name() -> None:
+    import labs.solutions.ex08_shared_limiter as solution
+
+    assert check_shared_limiter(solution).passed
+
+
+@pytest.mark.parametrize("source", [READ_THEN_WRITE, EXISTS_THEN_SET], ids=["get-set", "exists"])
+def test_a_read_then_write_limiter_fails_every_time(write_limiter, source: str) -> None:
+    name = write_limiter(source)
+    for _ in range(3):  # the interleaving is the check's, not the scheduler's
+        report = check_shared_limiter(name)
+        assert not report.passed
+        races = [p for p in failed(report) if "at once" in p]
+        assert races and all("a count was lost" in p for p in races), report.text()
+    assert all(  # everything that is not about concurrency is right
+        "at once" in p or "concurrent" in p for p in failed(report)
+    ), report.text()
+    assert "INCR" in report.code_hint or "incr" in report.code_hint
+
+
+@pytest.mark.parametrize(
+    ("source", "got"), [(OFF_BY_ONE, "got 9 through"), (ONE_TOO_MANY, "got 11 through")]
+)
+def test_an_off_by_one_limit_fails_every_time(write_limiter, source: str, got: str) -> None:
+    name = write_limiter(source)
+    for _ in range(3):
+        report = check_shared_limiter(name)
+        assert not report.passed
+        first = failed(report)[0]
+        assert first.startswith("1 instance: exactly 10 of 25") and got in first
+        assert report.hint == HINTS["exact"][0]
+
+
+def test_a_key_without_expiry_fails_every_time(write_limiter) -> None:
+    name = write_limiter(NO_EXPIRY)
+    for _ in range(3):
+        report = check_shared_limiter(name)
+        problems = failed(report)
+        assert problems and all("never expires" in p for p in problems), report.text()
+        assert report.hint == HINTS["expire"][0]
+
+
+@pytest.mark.parametrize(
+    "source", [LUA, SET_NX_THEN_INCR, NUMPY, WATCH_MULTI], ids=["lua", "set-nx", "numpy", "watch"]
+)
+def test_right_limiters_written_differently_pass(write_limiter, source: str) -> None:
+    report = check_shared_limiter(write_limiter(source))
+    assert report.passed, report.text()
+
+
+def hit(store, key, limit, window, now):  # what a learner defines in a notebook cell
+    return True, 1, 1
+
+
+class Limiter:
+    def hit(self, store, key, limit, window, now):
+        return True, 1, 1
+
+
+@pytest.mark.parametrize("thing", [hit, Limiter, Limiter(), 42, None], ids=str)
+def test_an_object_from_the_notebook_is_explained_not_run(thing: object) -> None:
+    report = check_shared_limiter(thing)
+    assert not report.passed
+    [line] = report.lines
+    assert line.message.startswith("cannot run it:") and "%%writefile" in line.message
+    assert report.hint == HINTS["module"][0]
+
+
+@pytest.mark.parametrize("name", ["no_such_limiter_module", "not a name", "os.path.nowhere"])
+def test_a_missing_module_is_explained(name: str) -> None:
+    report = check_shared_limiter(name)
+    assert not report.passed
+    assert report.lines[0].message.startswith("cannot run it:")
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("def hit(store, key, limit, window, now):\n    raise RuntimeError('todo')\n", "todo"),
+        ("def hit(store, key, limit, window, now):\n    return None\n", "returned None"),
+        ("HIT = 1\n", "has a function hit"),
+        ("def hit(:\n", "SyntaxError"),
+    ],
+    ids=["raises", "returns-none", "no-hit", "syntax"],
+)
+def test_broken_code_is_reported_not_raised(write_limiter, source: str, says: str) -> None:
+    report = check_shared_limiter(write_limiter(source))
+    assert not report.passed
+    assert says in report.text()
+
+
+def test_an_edited_file_is_read_again(write_limiter, tmp_path: Path) -> None:
+    name = write_limiter(NO_EXPIRY)
+    assert not check_shared_limiter(name).passed
+    solution = Path("labs/solutions/ex08_shared_limiter.py").read_text()
+    (tmp_path / f"{name}.py").write_text(solution)  # the learner fixes it and runs the cell again
+    assert check_shared_limiter(name).passed
+
+
+def test_hints_come_in_two_tiers(write_limiter) -> None:
+    name = write_limiter(STARTER)
+    first = check_shared_limiter(name)
+    assert "Closer hint" not in first.text() and "Run the check again" in first.text()
+    second = check_shared_limiter(name)
+    assert f"Closer hint: {second.code_hint}" in second.text()
+    assert f"Closer hint: {first.code_hint}" in check_shared_limiter(name, hint=True).text()
