@@ -295,3 +295,11 @@ def test_hints_come_in_two_tiers(write_limiter) -> None:
     second = check_shared_limiter(name)
     assert f"Closer hint: {second.code_hint}" in second.text()
     assert f"Closer hint: {first.code_hint}" in check_shared_limiter(name, hint=True).text()
+
+
+def test_the_lesson_stores_the_starter_as_a_module_it_writes() -> None:
+    from notebook_cells import starter_sources
+
+    (source,) = starter_sources("08_hidden_state.ipynb")
+    assert source.startswith("%%writefile my_limiter.py\n")
+    assert source.removeprefix("%%writefile my_limiter.py\n").strip() == STARTER.strip()

@@ -29,6 +29,7 @@ CHECKS = [
         ["desired_replicas"],
     ),
     ("07_jwt_and_revocation.ipynb", "ex07_denylist", "check_denylist", ["revoke", "is_revoked"]),
+    ("08_hidden_state.ipynb", "ex08_shared_limiter", "check_shared_limiter", ["my_limiter"]),
 ]
 
 
