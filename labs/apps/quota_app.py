@@ -12,10 +12,11 @@ window get 200 ``{"remaining": limit - n}`` (9, 8, ... 0); later ones get 429 ``
 
 * ``"memory"``: each instance counts in a dict of its own, so behind N instances a user gets
   N × limit requests per window; a restart forgets the count.
-* ``"shared"``: one counter per user and window in Redis, ``<prefix>quota:<user>:<window number>``,
-  changed by ``INCR`` and ``EXPIRE`` in one ``MULTI``/``EXEC`` transaction: atomic, so two
-  instances counting at the same moment cannot both take the last slot, and the key expires with
-  its window (nothing is left behind).
+* ``"shared"``: one counter per user and window in Redis, ``<prefix>quota:<user>:<window number>``.
+  ``INCR`` counts and answers the new count in one atomic step, so two instances counting at the
+  same moment cannot both take the last slot; ``EXPIRE ... NX`` gives a new key the window's
+  lifetime (later hits do not push it back). Both go in one ``MULTI``/``EXEC``, so no key is ever
+  left without its TTL (nothing is left behind).
 
 **The limiter is pluggable** (``config["LIMITER"]``: a module path, or any object, with a
 function ``hit``), so an exercise can run a learner's limiter inside the app::
@@ -27,8 +28,9 @@ function ``hit``), so an exercise can run a learner's limiter inside the app::
         ``"quota:alice"``, to which the limiter may append what it likes (a window number);
         ``limit``: requests allowed per window (an int >= 1).
         Returns ``(allowed, count, retry_after)``: ``allowed``, is this request within the
-        limit; ``count``, how many requests this window counted, this one included when
-        allowed (the app answers ``remaining = limit - count``); ``retry_after``, the whole
+        limit; ``count``, how many requests this window counted so far, this one included
+        when allowed (the app answers ``remaining = limit - count``; when refused it is not
+        used and may exceed ``limit``, as ``INCR``'s answer does); ``retry_after``, the whole
         seconds until the window ends, >= 1 (sent as Retry-After when refused).'''
 
 A refused request need not be undone in the store: in a fixed window, once a user is over the
@@ -98,12 +100,17 @@ def shared_hit(
 ) -> tuple[bool, int, int]:
     """The shared limiter: one counter per user and window in Redis, counted atomically.
 
-    ``INCR`` and ``EXPIRE`` go in one ``MULTI``/``EXEC``: no other client's command runs between
-    them, and no instance reads the count before another writes it (there is no read at all).
+    ``INCR`` alone is atomic: it counts and answers the new count in one step, so no instance
+    reads a count that another is about to change (there is no separate read at all).
+    ``EXPIRE counter window NX`` sets the TTL only when the key has none, i.e. at the window's
+    first request: later hits do not push it back. The ``MULTI``/``EXEC`` around the two
+    guarantees that no key is left without a TTL (a crash between two separate commands could
+    leave a counter that lives forever). ``NX`` needs Redis 7.0 or later.
     """
     number = int(now // window)
     counter = f"{key}:{number}"
-    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    pipe = store.pipeline(transaction=True)
+    count, _ = pipe.incr(counter).expire(counter, window, nx=True).execute()
     return count <= limit, count, seconds_left(number, window, now)
 
 

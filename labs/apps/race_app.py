@@ -12,9 +12,10 @@ environment):
   process, so while alice's request waits, bob's hook overwrites the name and alice is answered
   "bob". With one thread the requests never overlap, and neither does a test that sends one
   request at a time: the bug stays hidden until production traffic arrives.
-* ``"shared"`` (the default, the fix): in ``flask.g``, which Flask makes afresh for each request
-  (it belongs to the request's context, like ``request`` itself). The user comes from the
-  shared store every time; nothing about one request outlives it in the process.
+* ``"shared"`` (the default, the fix): in ``flask.g``, which lives on the *application*
+  context; Flask pushes a fresh one for every request, in the thread that serves it, so each
+  request (and each thread) sees its own ``g``. The user comes from the shared store every
+  time; nothing about one request outlives it in the process.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 One key per user and fixed window, ``<key>:<window number>``. ``INCR`` counts and answers the
 new count in one step (no instance reads a count that another is about to change), and
-``EXPIRE`` gives the key the window's lifetime; both go in one ``MULTI``/``EXEC`` transaction,
-so no key is ever left without its TTL. This is ``shared_hit`` in ``labs/apps/quota_app.py``.
+``EXPIRE ... NX`` gives a new key the window's lifetime (later hits leave it alone); both go in
+one ``MULTI``/``EXEC`` transaction, so no key is ever left without its TTL. This is
+``shared_hit`` in ``labs/apps/quota_app.py``.
 In the notebook, this is the cell ``%%writefile my_limiter.py``.
 """
 
@@ -17,6 +18,7 @@ def hit(store, key, limit, window, now):
     ``(allowed, count, retry_after)``."""
     number = int(now // window)
     counter = f"{key}:{number}"
-    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    pipe = store.pipeline(transaction=True)
+    count, _ = pipe.incr(counter).expire(counter, window, nx=True).execute()
     retry_after = max(1, math.ceil((number + 1) * window - now))
     return count <= limit, count, retry_after

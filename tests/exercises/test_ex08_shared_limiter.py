@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -119,13 +120,116 @@ def hit(store, key, limit, window, now):
 """
 )
 
-SET_NX_THEN_INCR = """
+SET_NX_THEN_INCR = (
+    HEADER
+    + """
 def hit(store, key, limit, window, now):
-    # the window starts at the user's first request and ends with the key's TTL
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    store.set(counter, 0, ex=window, nx=True)     # the TTL once, when the key is new
+    count = store.incr(counter)
+    return count <= limit, count, retry_after
+"""
+)
+
+SLIDING = """
+def hit(store, key, limit, window, now):
+    count = store.incr(key)                       # one key per user: no window number
+    store.expire(key, window)                     # pushed back on every hit: the window slides
+    return count <= limit, count, max(1, store.ttl(key))
+"""
+
+SLIDING_HONEST_CLOCK = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)  # Retry-After from `now`, but ...
+    count = store.incr(key)                        # ... one key per user, its TTL pushed back
+    store.expire(key, window)
+    return count <= limit, count, retry_after
+"""
+)
+
+TTL_WINDOW = """
+def hit(store, key, limit, window, now):
+    # the window starts at the user's first request and ends with the key's (real) TTL
     store.set(key, 0, ex=window, nx=True)
     count = store.incr(key)
     return count <= limit, count, max(1, store.ttl(key))
 """
+
+RIGHT_COUNT = (
+    HEADER
+    + """
+def right_count(store, key, window, now):
+    number, _ = window_end(window, now)
+    counter = f"{key}:{number}"
+    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    return count
+"""
+)
+
+RETRY_ALWAYS_ONE = (
+    RIGHT_COUNT
+    + """
+def hit(store, key, limit, window, now):
+    count = right_count(store, key, window, now)
+    return count <= limit, count, 1               # "try again in a second"
+"""
+)
+
+RETRY_FLOOR = (
+    RIGHT_COUNT
+    + """
+def hit(store, key, limit, window, now):
+    count = right_count(store, key, window, now)
+    left = (int(now // window) + 1) * window - now
+    return count <= limit, count, max(1, math.floor(left))   # rounded down: 14.5 s -> 14
+"""
+)
+
+NO_USER = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"quota:{number}"                   # one counter for everybody
+    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    return count <= limit, count, retry_after
+"""
+)
+
+LOCKED = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    with store.lock(f"{counter}:lock", timeout=5, blocking_timeout=10):
+        count = int(store.get(counter) or 0)      # a read, then a write, but under a lock
+        if count >= limit:
+            return False, count, retry_after
+        store.set(counter, count + 1, ex=window)
+    return True, count + 1, retry_after
+"""
+)
+
+LOCK_NEVER_RELEASED = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    lock = store.lock(f"{counter}:lock")          # no timeout ...
+    lock.acquire()
+    count = int(store.get(counter) or 0)
+    if count >= limit:
+        return False, count, retry_after          # ... and not released on this path
+    store.set(counter, count + 1, ex=window)
+    lock.release()
+    return True, count + 1, retry_after
+"""
+)
 
 NUMPY = (
     HEADER
@@ -179,6 +283,17 @@ def test_the_check_fails_on_the_starter_with_the_idea_first(write_limiter) -> No
     assert report.lines[0].ok  # behind one instance the starter is right
     assert report.hint == HINTS["shared"][0]
     assert report.code_hint not in report.text()
+    # the race lines say what happened, true for a limiter that never reads Redis
+    assert (
+        "A and B count a user's last free slot at the same moment: at most 3 must get "
+        "through (got 4)" in problems
+    )
+    assert not any("read" in p for p in problems)
+    # its window logic is right: only the lines about sharing fail
+    assert all(
+        p.startswith(("3 instances", "8 concurrent", "A and B", "the counts are kept"))
+        for p in problems
+    ), report.text()
 
 
 def test_the_check_passes_on_the_solution() -> None:
@@ -201,11 +316,13 @@ def test_a_read_then_write_limiter_fails_every_time(write_limiter, source: str) 
     for _ in range(3):  # the interleaving is the check's, not the scheduler's
         report = check_shared_limiter(name)
         assert not report.passed
-        races = [p for p in failed(report) if "at once" in p]
-        assert races and all("a count was lost" in p for p in races), report.text()
+        races = [p for p in failed(report) if "at the same moment" in p]
+        assert races[0].startswith("A and B count a user's first two requests"), report.text()
+        assert all("; B's request ran between A's read and its write)" in p for p in races)
     assert all(  # everything that is not about concurrency is right
-        "at once" in p or "concurrent" in p for p in failed(report)
+        "at the same moment" in p or "concurrent" in p for p in failed(report)
     ), report.text()
+    assert report.hint == HINTS["atomic"][0]
     assert "INCR" in report.code_hint or "incr" in report.code_hint
 
 
@@ -232,11 +349,84 @@ def test_a_key_without_expiry_fails_every_time(write_limiter) -> None:
 
 
 @pytest.mark.parametrize(
+    "source", [SLIDING, SLIDING_HONEST_CLOCK, TTL_WINDOW], ids=["sliding", "sliding-ceil", "ttl"]
+)
+def test_a_window_that_is_not_the_one_holding_now_fails_every_time(
+    write_limiter, source: str
+) -> None:
+    name = write_limiter(source)
+    for _ in range(3):  # the check's clock moves, and the keys' real TTLs do not run out
+        report = check_shared_limiter(name)
+        problems = failed(report)
+        assert problems[0] == (
+            "a client that keeps retrying to the end of a window gets in when the next one "
+            "starts: 200, remaining 2 (got 429)"
+        ), report.text()
+        assert any("waits its Retry-After" in p and "(got 429)" in p for p in problems)
+        assert all(p.startswith(("a client", "Retry-After", "refused")) for p in problems)
+        assert report.hint == HINTS["window"][0]
+
+
+@pytest.mark.parametrize(
+    ("source", "got", "waited"),
+    [(RETRY_ALWAYS_ONE, "1, 1, 1", 1), (RETRY_FLOOR, "30, 14, 1", 14)],
+    ids=["always-1", "floor"],
+)
+def test_a_dishonest_retry_after_fails_every_time(
+    write_limiter, source: str, got: str, waited: int
+) -> None:
+    name = write_limiter(source)
+    for _ in range(3):
+        report = check_shared_limiter(name)
+        assert failed(report) == [
+            "Retry-After is the whole seconds left in the window: refused 30.0 s → 30, "
+            f"45.5 s → 15, 59.2 s → 1 (got {got})",
+            f"refused 45.5 s into a 60 s window, a client that waits its Retry-After ({waited} "
+            "s) gets through: 200, remaining 2 (got 429)",
+        ], report.text()
+        assert report.hint == HINTS["retry"][0]
+
+
+def test_one_counter_for_every_user_fails_every_time(write_limiter) -> None:
+    name = write_limiter(NO_USER)
+    for _ in range(3):  # each phase has a Redis of its own: only the users' line fails
+        report = check_shared_limiter(name)
+        assert failed(report) == [
+            "bob has a quota of his own: after alice used her 3, his first 3 get through, "
+            "remaining 2, 1, 0 (got 429, 429, 429)"
+        ], report.text()
+        assert report.hint == HINTS["users"][0]
+
+
+@pytest.mark.parametrize(
     "source", [LUA, SET_NX_THEN_INCR, NUMPY, WATCH_MULTI], ids=["lua", "set-nx", "numpy", "watch"]
 )
 def test_right_limiters_written_differently_pass(write_limiter, source: str) -> None:
     report = check_shared_limiter(write_limiter(source))
     assert report.passed, report.text()
+
+
+def test_a_right_limiter_with_a_lock_passes_and_does_not_hang(write_limiter) -> None:
+    started = time.perf_counter()
+    report = check_shared_limiter(write_limiter(LOCKED))
+    assert report.passed, report.text()
+    races = [line.message for line in report.lines if "at the same moment" in line.message]
+    assert len(races) == 2 and all(m.endswith("(B waited for A)") for m in races)
+    assert time.perf_counter() - started < 15  # about 1 s per race: B waits, then A goes on
+
+
+def test_a_lock_never_released_is_reported_in_seconds_not_hung(write_limiter) -> None:
+    before = set(threading.enumerate())
+    started = time.perf_counter()
+    report = check_shared_limiter(write_limiter(LOCK_NEVER_RELEASED))
+    assert time.perf_counter() - started < 15
+    assert not report.passed
+    assert "hit() had not returned after 5 s" in failed(report)[0], report.text()
+    assert report.hint == HINTS["hang"][0]
+    deadline = time.monotonic() + 5  # the check let go of the lock: the left-behind call ends
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(threading.enumerate()) - before
 
 
 def hit(store, key, limit, window, now):  # what a learner defines in a notebook cell

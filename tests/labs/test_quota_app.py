@@ -163,6 +163,17 @@ def test_the_shared_limiter_alone(store: redis.Redis) -> None:
     assert results == [(True, 1, 6), (True, 2, 6), (False, 3, 6)]
 
 
+def test_later_hits_do_not_push_the_counters_ttl_back(store: redis.Redis) -> None:
+    shared_hit(store, "k", 5, WINDOW, START + 1)
+    counter = f"k:{int(START // WINDOW)}"
+    assert 0 < store.ttl(counter) <= WINDOW  # the first hit gives the new key its TTL
+    store.expire(counter, 7)  # as if 53 s of the window had gone by
+    for _ in range(3):
+        shared_hit(store, "k", 5, WINDOW, START + 2)
+    assert 0 < store.ttl(counter) <= 7  # EXPIRE ... NX: only a key without a TTL gets one
+    assert store.get(counter) == "4"
+
+
 @pytest.mark.parametrize(
     ("setting", "value"),
     [
