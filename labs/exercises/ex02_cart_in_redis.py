@@ -21,6 +21,7 @@ from typing import Any
 import fakeredis
 
 from labs.checking import CheckReport
+from labs.interleaving import Interleaving
 
 STARTER = '''\
 class CartService:
@@ -94,62 +95,6 @@ def _fresh_store() -> tuple[Any, Callable[[], Any]]:
         return fakeredis.FakeRedis(server=server, decode_responses=True)
 
     return client(), client
-
-
-READS = frozenset(
-    {"get", "mget", "hget", "hmget", "hgetall", "hvals", "hkeys", "lrange", "smembers", "json"}
-)
-
-
-class Interleaving:
-    """A Redis client that, once armed, runs ``then()`` right after its next read returns:
-    what a second instance's request does when it lands between this one's read and write."""
-
-    def __init__(self, store: Any) -> None:
-        self._store, self._then = store, None
-
-    def arm(self, then: Callable[[], Any]) -> None:
-        self._then = then
-
-    def fire(self) -> None:
-        """Run ``then()`` now if it has not run yet."""
-        then, self._then = self._then, None
-        if then is not None:
-            then()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if name == "pipeline":  # reads in a pipeline return at execute()
-            return lambda *args, **kwargs: _InterleavedPipeline(attribute(*args, **kwargs), self)
-        if name not in READS or not callable(attribute):
-            return attribute
-
-        def read(*args: Any, **kwargs: Any) -> Any:
-            value = attribute(*args, **kwargs)
-            self.fire()
-            return value
-
-        return read
-
-
-class _InterleavedPipeline:
-    def __init__(self, pipeline: Any, owner: Interleaving) -> None:
-        self._pipeline, self._owner = pipeline, owner
-
-    def __enter__(self) -> _InterleavedPipeline:
-        self._pipeline.__enter__()
-        return self
-
-    def __exit__(self, *problem: Any) -> Any:
-        return self._pipeline.__exit__(*problem)
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        value = self._pipeline.execute(*args, **kwargs)
-        self._owner.fire()
-        return value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pipeline, name)
 
 
 def _race(report: CheckReport, cart_service: Callable[[Any], Any], connect: Any) -> None:

@@ -50,7 +50,7 @@ from labs.apps import quota_app
 from labs.apps.users import demo_password
 from labs.checking import CheckReport, is_number
 from labs.cluster import LocalCluster
-from labs.exercises.ex02_cart_in_redis import Interleaving
+from labs.interleaving import Interleaving
 
 STARTER = '''\
 # EXERCISE STARTER: this limiter counts in the instance's own memory. Make it count in Redis.
@@ -89,10 +89,6 @@ BLOCKED_SECONDS = 1.0  # B's request still running after this: it waits for A (a
 GIVE_UP_SECONDS = 5.0  # a request still running after this: the check stops waiting, says so
 RETRY_MOMENTS = (30.0, 45.5, 59.2)  # seconds into the window: refused, Retry-After 30, 15, 1
 WAIT_MOMENT = 45.5
-READS = frozenset(
-    {"get", "mget", "exists", "ttl", "pttl", "hget", "hgetall", "hmget", "type", "scard"}
-    | {"zcard", "zcount", "zrange", "zrangebyscore", "lrange", "llen", "getex"}
-)
 HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level hint)
     "module": (
         "The check runs your limiter inside the app's instances, and each instance (a process "
@@ -533,61 +529,16 @@ class _Race:
 
 
 class _ReadsInterleaving(Interleaving):
-    """ex02's interleaving client, firing after the reads a limiter may make (also in a
-    pipeline, where a ``WATCH``-ed read returns at once)."""
+    """The interleaving client (``labs.interleaving``), noting whether A had read before B ran."""
 
     def __init__(self, store: Any, race: _Race) -> None:
         super().__init__(store)
         self._race = race
 
-    def fire_after_read(self) -> None:
+    def after_read(self) -> None:
         if self._then is not None:
             self._race.after_read = True
         self.fire()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if name == "pipeline":
-            return lambda *args, **kwargs: _FiringPipeline(attribute(*args, **kwargs), self)
-        if name not in READS or not callable(attribute):
-            return attribute
-
-        def read(*args: Any, **kwargs: Any) -> Any:
-            value = attribute(*args, **kwargs)
-            self.fire_after_read()
-            return value
-
-        return read
-
-
-class _FiringPipeline:
-    def __init__(self, pipeline: Any, owner: _ReadsInterleaving) -> None:
-        self._pipeline, self._owner = pipeline, owner
-
-    def __enter__(self) -> _FiringPipeline:
-        self._pipeline.__enter__()
-        return self
-
-    def __exit__(self, *problem: Any) -> Any:
-        return self._pipeline.__exit__(*problem)
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        value = self._pipeline.execute(*args, **kwargs)
-        self._owner.fire()
-        return value
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._pipeline, name)
-        if name not in READS or not callable(attribute):
-            return attribute
-
-        def read(*args: Any, **kwargs: Any) -> Any:
-            value = attribute(*args, **kwargs)
-            if value is not self._pipeline:  # a WATCH-ed read returned a value: run B now
-                self._owner.fire_after_read()
-            return value
-
-        return read
 
 
 def _users(report: CheckReport, setup: _Setup) -> None:
