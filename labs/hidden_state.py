@@ -39,6 +39,7 @@ from requests import RequestException, Session
 
 from labs.apps.race_app import MAX_IO_WAIT_SECONDS, STATES
 from labs.apps.users import PASSWORD_HASHES, demo_password
+from labs.apps.web import whole_number
 from labs.cluster import ProcessCluster
 
 NOBODY = "(nobody)"  # what an answer names when it names no user
@@ -118,17 +119,8 @@ def count_mixups(
     """
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}, not {state!r}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads must be a whole number from 1 to {MAX_THREADS}, not {threads!r}")
-    if (
-        isinstance(requests_per_user, bool)
-        or not isinstance(requests_per_user, int)
-        or not 1 <= requests_per_user <= MAX_REQUESTS_PER_USER
-    ):
-        raise ValueError(
-            f"requests_per_user must be a whole number from 1 to {MAX_REQUESTS_PER_USER}, "
-            f"not {requests_per_user!r}"
-        )
+    whole_number("threads", threads, 1, MAX_THREADS)
+    whole_number("requests_per_user", requests_per_user, 1, MAX_REQUESTS_PER_USER)
     if isinstance(io_wait, bool) or not 0 <= io_wait <= MAX_IO_WAIT_SECONDS:
         raise ValueError(f"io_wait must be from 0 to {MAX_IO_WAIT_SECONDS:g} s, not {io_wait!r}")
     users = list(users)

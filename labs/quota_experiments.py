@@ -33,8 +33,9 @@ from typing import Any
 
 import requests as requests_lib
 
-from labs.apps.quota_app import CATALOG, DEFAULT_STORE_READ_SECONDS, STATES
+from labs.apps.quota_app import CATALOG, DEFAULT_STORE_READ_SECONDS, STATES, HeldClock
 from labs.apps.users import demo_password
+from labs.apps.web import whole_number
 from labs.cluster import LocalCluster, ProcessCluster
 from labs.redis_store import connect, get_redis
 
@@ -44,34 +45,11 @@ MAX_REQUESTS = 10_000
 MAX_REAL_WINDOW = 2  # seconds: the real-time Retry-After demo never waits longer
 
 
-class ManualClock:
-    """A clock the experiment moves: ``clock()`` is the time, ``advance(s)`` moves it on."""
-
-    def __init__(self, start: float) -> None:
-        self._now = float(start)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-
-def _window_start(window: int, ahead: int = 1) -> float:
-    """The start of a window ``ahead`` windows from now: near the real time, so that the keys'
-    real TTLs (relative to the real clock) still mean what the app meant."""
-    return (math.floor(time.time() / window) + ahead) * window
-
-
 def _check(state: str, instances: int, limit: int) -> None:
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
-    for name, value, high in (("instances", instances, MAX_INSTANCES), ("limit", limit, 1000)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise ValueError(f"{name} must be a whole number from 1 to {high}, got {value!r}")
+    whole_number("instances", instances, 1, MAX_INSTANCES)
+    whole_number("limit", limit, 1, 1000)
 
 
 class _Run:
@@ -149,11 +127,8 @@ def quota_through(
     through round robin over ``instances``; the clock is held still (one window)."""
     _check(state, instances, limit)
     requests = 2 * instances * limit if requests is None else requests
-    if isinstance(requests, bool) or not isinstance(requests, int):
-        raise ValueError(f"requests must be a whole number, got {requests!r}")
-    if not 1 <= requests <= MAX_REQUESTS:
-        raise ValueError(f"requests must be from 1 to {MAX_REQUESTS}, got {requests!r}")
-    clock = ManualClock(_window_start(window) + 1)
+    whole_number("requests", requests, 1, MAX_REQUESTS)
+    clock = HeldClock.in_next_window(window, 1)
     config = {"RATE_LIMIT": limit, "RATE_WINDOW": window, "CLOCK": clock}
     with _Run(state, instances, redis, **config) as run:
         allowed: Counter[str] = Counter()
@@ -183,8 +158,7 @@ def quota_through_processes(
     in two is run again."""
     _check(state, instances, limit)
     requests = 2 * instances * limit if requests is None else requests
-    if isinstance(requests, bool) or not isinstance(requests, int) or not 1 <= requests <= 1000:
-        raise ValueError(f"requests must be a whole number from 1 to 1000, got {requests!r}")
+    whole_number("requests", requests, 1, 1000)
     window = 3600
     for _ in range(3):
         prefix = f"l08-{secrets.token_hex(4)}:"
@@ -307,10 +281,9 @@ def quota_concurrent(
     """``clients`` threads, one user's session each, start together (a barrier) and send
     ``requests_per_client`` ``GET /quota`` each through round robin over ``instances``."""
     _check(state, instances, limit)
-    for name, value in (("clients", clients), ("requests_per_client", requests_per_client)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-            raise ValueError(f"{name} must be a whole number from 1 to 64, got {value!r}")
-    clock = ManualClock(_window_start(window) + 1)
+    whole_number("clients", clients, 1, 64)
+    whole_number("requests_per_client", requests_per_client, 1, 64)
+    clock = HeldClock.in_next_window(window, 1)
     config = {"RATE_LIMIT": limit, "RATE_WINDOW": window, "CLOCK": clock}
     with _Run(state, instances, redis, **config) as run:
         statuses: list[tuple[int, str]] = []
@@ -419,7 +392,7 @@ def retry_after_honesty(
 def _retry_after_once(
     window: int, limit: int, at: float, instances: int, state: str, real_time: bool, redis: Any
 ) -> RetryAfterResult | None:
-    clock: Any = time.time if real_time else ManualClock(_window_start(window) + at)
+    clock: Any = time.time if real_time else HeldClock.in_next_window(window, at)
     sleep = time.sleep if real_time else clock.advance
     config = {"RATE_LIMIT": limit, "RATE_WINDOW": window, "CLOCK": clock}
     with _Run(state, instances, redis, **config) as run:
@@ -550,8 +523,7 @@ def rolling_restart(
     one by one (``LocalCluster.restart``: a fresh process's memory), reading every product on
     every instance and the likes after each restart."""
     _check(state, instances, 1)
-    if isinstance(likes, bool) or not isinstance(likes, int) or not 0 <= likes <= 1000:
-        raise ValueError(f"likes must be a whole number from 0 to 1000, got {likes!r}")
+    whole_number("likes", likes, 0, 1000)
     if not 0.001 <= store_read_seconds <= 0.5:
         raise ValueError("store_read_seconds must be from 0.001 to 0.5")
     cold: list[float] = []

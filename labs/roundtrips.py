@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from labs.apps import stateful_app, stateless_app
 from labs.apps.users import demo_password
+from labs.apps.web import whole_number
 from labs.cluster.proxy import TcpProxy, check_delay
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
 
@@ -72,12 +73,6 @@ PIPELINING_PAYS_FROM = 10
 # 9.0-10.8, k=50 13.2-18.3 | 35-43
 PIPELINING_GAIN_1MS_PER_CALL = 0.2
 HOP = 0.001  # the hop the bands speak of, in seconds
-
-
-def _whole(name: str, value: object, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
-    return value
 
 
 def _hop_delays(delays: Sequence[float]) -> tuple[float, ...]:
@@ -149,7 +144,7 @@ def compare_requests(
     stateless app through a proxy hop of each of ``delays`` seconds: ``requests`` interleaved
     rounds (after a short warm-up), medians in µs."""
     hops = _hop_delays(delays)
-    requests = _whole("requests", requests, 1, MAX_ROUNDS)
+    requests = whole_number("requests", requests, 1, MAX_ROUNDS)
     config = {"SESSION_TTL_SECONDS": SESSION_TTL_SECONDS}
     with store_server() as (url, kind), _paths(url, hops) as paths, contextlib.ExitStack() as stack:
         apps = {"stateful": stateful_app.create_app("S", config=config)}
@@ -225,9 +220,9 @@ def compare_calls(
     each of ``delays`` seconds: ``rounds`` interleaved rounds, medians in µs."""
     if isinstance(calls, (str, bytes)) or not isinstance(calls, Sequence) or not calls:
         raise ValueError(f"calls must be a list of call counts, not {calls!r}")
-    counts = sorted({1, *(_whole("each count of calls", k, 1, MAX_CALLS) for k in calls)})
+    counts = sorted({1, *(whole_number("each count of calls", k, 1, MAX_CALLS) for k in calls)})
     hops = _hop_delays(delays)
-    rounds = _whole("rounds", rounds, 1, MAX_ROUNDS)
+    rounds = whole_number("rounds", rounds, 1, MAX_ROUNDS)
     prefix = f"roundtrips:{secrets.token_hex(8)}:"
     keys = [f"{prefix}{i}" for i in range(max(counts))]
     with store_server() as (url, kind), _paths(url, hops) as paths, contextlib.ExitStack() as stack:

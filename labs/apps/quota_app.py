@@ -50,8 +50,9 @@ instance has its own count, and a restart loses it: a counter you cannot rebuild
 
 Other settings (config, else environment): ``KEY_PREFIX`` (default ``""``: a cluster's own
 prefix for its quota and like keys, so several share one Redis), ``CLOCK`` (config only: a
-function returning seconds since the epoch, default ``time.time``; experiments hold it still so
-that a window cannot end in the middle of one).
+function returning seconds since the epoch, default ``time.time``; experiments and the
+exercise's check hold it still with a :class:`HeldClock`, so that a window cannot end in the
+middle of one).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +90,35 @@ CATALOG: dict[str, dict[str, Any]] = {
 }
 
 Limiter = Callable[[Any, str, int, int, float], tuple[Any, Any, Any]]
+
+
+class HeldClock:
+    """A ``CLOCK`` that stands still until it is moved: ``clock()`` is the time, ``advance(s)``
+    moves it on, ``at(s)`` puts it ``s`` seconds after where it started."""
+
+    def __init__(self, start: float) -> None:
+        self.start = self._now = float(start)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def in_next_window(cls, window: int, into: float = 0.0) -> HeldClock:
+        """Held ``into`` seconds into the next ``window`` of the real clock: near the real time,
+        so the keys' real TTLs still mean what the limiter meant."""
+        clock = cls((math.floor(time.time() / window) + 1) * window)
+        clock.at(into)
+        return clock
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def at(self, into: float) -> None:
+        with self._lock:
+            self._now = self.start + into
 
 
 def seconds_left(window_number: int, window: int, now: float) -> int:

@@ -121,6 +121,12 @@ def int_setting(config: Mapping[str, Any], name: str, default: int, low: int, hi
         value = os.environ.get(name) or default
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
         value = int(value)
+    return whole_number(name, value, low, high)
+
+
+def whole_number(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` if it is a whole number (not a bool) from ``low`` to ``high``; otherwise a
+    ``ValueError`` naming ``name`` and the range (settings and experiments' arguments alike)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     return value

@@ -305,33 +305,13 @@ class _Setup:
         return LocalCluster(self.factory(self.new_server()), instances, config=config)
 
 
-class _Clock:
-    """The apps' clock, moved by the check: ``clock()`` is the time, ``clock.at(s)`` sets it to
-    ``s`` seconds into the window it started in."""
-
-    def __init__(self, window: int, into: float = 1.0) -> None:
-        self.start = _window_start(window)
-        self.now = self.start + into
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, into: float) -> None:
-        self.now = self.start + into
-
-
-def _window_start(window: int) -> float:
-    """The start of the next window of the real clock (keys' real TTLs still mean what the
-    limiter meant)."""
-    return (math.floor(time.time() / window) + 1) * window
-
-
-def _config(prefix: str, limit: int, window: int, clock: Callable[[], float]) -> dict[str, Any]:
+def _config(limit: int, clock: Callable[[], float] | None = None) -> dict[str, Any]:
+    """The quota app's settings for a phase: ``limit`` per ``WINDOW``, the apps' clock held (by
+    default 1 s into the next window)."""
     return {
         "RATE_LIMIT": limit,
-        "RATE_WINDOW": window,
-        "KEY_PREFIX": prefix,
-        "CLOCK": clock,
+        "RATE_WINDOW": WINDOW,
+        "CLOCK": clock or quota_app.HeldClock.in_next_window(WINDOW, 1.0),
         "SECRET_KEY": "exercise-08",
     }
 
@@ -353,7 +333,7 @@ def _remaining(answer: Any) -> int | None:
 
 def _exact(report: CheckReport, setup: _Setup, instances: int) -> None:
     """Sequential requests of one user through round robin: exactly the limit, 9 ... 0."""
-    cluster = setup.cluster(instances, _config("", LIMIT, WINDOW, _Clock(WINDOW)))
+    cluster = setup.cluster(instances, _config(LIMIT))
     client = cluster.client()
     _log_in(client)
     answers = [client.get("/quota") for _ in range(REQUESTS)]
@@ -389,7 +369,7 @@ def _exact(report: CheckReport, setup: _Setup, instances: int) -> None:
 
 def _concurrent(report: CheckReport, setup: _Setup) -> None:
     """8 clients of one user at once on 3 instances: still exactly the limit."""
-    cluster = setup.cluster(3, _config("", LIMIT, WINDOW, _Clock(WINDOW)))
+    cluster = setup.cluster(3, _config(LIMIT))
     first = cluster.client()
     _log_in(first)
     statuses: list[int] = []
@@ -498,7 +478,7 @@ class _Race:
         factory = self.setup.factory(
             self.server, wrap=lambda store: _ReadsInterleaving(store, self)
         )
-        config = _config("", SMALL_LIMIT, WINDOW, _Clock(WINDOW))
+        config = _config(SMALL_LIMIT)
         app_a, app_b = factory("A", config=config), factory("B", config=config)
         on_a, on_b = app_a.test_client(), app_b.test_client()
         _log_in(on_a)
@@ -543,7 +523,7 @@ class _ReadsInterleaving(Interleaving):
 
 def _users(report: CheckReport, setup: _Setup) -> None:
     """alice uses her quota (and one more); bob still has all of his own."""
-    cluster = setup.cluster(1, _config("", SMALL_LIMIT, WINDOW, _Clock(WINDOW)))
+    cluster = setup.cluster(1, _config(SMALL_LIMIT))
     alice, bob = cluster.client(), cluster.client()
     _log_in(alice)
     _log_in(bob, OTHER_USER)
@@ -565,8 +545,8 @@ def _users(report: CheckReport, setup: _Setup) -> None:
 def _windows(report: CheckReport, setup: _Setup) -> None:
     """On the check's clock: a client that keeps retrying gets in when the next window starts;
     Retry-After is the whole seconds left; a client that waits it out gets through."""
-    clock = _Clock(WINDOW)
-    cluster = setup.cluster(1, _config("", SMALL_LIMIT, WINDOW, clock))
+    clock = quota_app.HeldClock.in_next_window(WINDOW, 1.0)
+    cluster = setup.cluster(1, _config(SMALL_LIMIT, clock))
     client = cluster.client()
     _log_in(client)
     for _ in range(SMALL_LIMIT):
@@ -592,8 +572,8 @@ def _windows(report: CheckReport, setup: _Setup) -> None:
         + ("" if got == expected else f" (got {', '.join(map(str, got))})"),
         *HINTS["retry"],
     )
-    clock = _Clock(WINDOW, WAIT_MOMENT)
-    cluster = setup.cluster(1, _config("", SMALL_LIMIT, WINDOW, clock))
+    clock = quota_app.HeldClock.in_next_window(WINDOW, WAIT_MOMENT)
+    cluster = setup.cluster(1, _config(SMALL_LIMIT, clock))
     client = cluster.client()
     _log_in(client)
     answers = [client.get("/quota") for _ in range(SMALL_LIMIT + 1)]
@@ -606,7 +586,7 @@ def _windows(report: CheckReport, setup: _Setup) -> None:
             *HINTS["exact"],
         )
         return
-    clock.now += wait
+    clock.advance(wait)
     after = client.get("/quota")
     report.expect(
         _remaining(after) == SMALL_LIMIT - 1,

@@ -16,9 +16,8 @@ from lab_stores import SECRETS
 
 from labs import quota_experiments as qx
 from labs.apps import quota_app
-from labs.apps.quota_app import CATALOG, shared_hit
+from labs.apps.quota_app import CATALOG, HeldClock, shared_hit
 from labs.cluster import LocalCluster
-from labs.quota_experiments import ManualClock
 
 WINDOW = 60
 START = 1_800_000_000.0  # a window start: 1_800_000_000 is a multiple of 60
@@ -54,7 +53,7 @@ def test_quota_needs_a_session(store: redis.Redis) -> None:
 def test_the_first_ten_get_9_to_0_then_429_with_an_honest_retry_after(
     store: redis.Redis, state: str
 ) -> None:
-    clock = ManualClock(START + 45.5)
+    clock = HeldClock(START + 45.5)
     client = logged_in(make(store, STATE=state, CLOCK=clock))
     answers = [client.get("/quota") for _ in range(13)]
     assert [a.get_json() for a in answers[:10]] == [{"remaining": n} for n in range(9, -1, -1)]
@@ -74,7 +73,7 @@ def test_retry_after_is_whole_seconds_to_the_window_end(at: float, expected: int
 
 
 def test_the_limit_and_window_are_settings(store: redis.Redis) -> None:
-    clock = ManualClock(START + 1)
+    clock = HeldClock(START + 1)
     client = logged_in(make(store, RATE_LIMIT=3, RATE_WINDOW=10, CLOCK=clock))
     statuses = [client.get("/quota").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -82,14 +81,14 @@ def test_the_limit_and_window_are_settings(store: redis.Redis) -> None:
 
 
 def test_users_have_their_own_quota(store: redis.Redis) -> None:
-    app = make(store, RATE_LIMIT=2, CLOCK=ManualClock(START))
+    app = make(store, RATE_LIMIT=2, CLOCK=HeldClock(START))
     alice, bob = logged_in(app, "alice"), logged_in(app, "bob")
     assert [alice.get("/quota").status_code for _ in range(3)] == [200, 200, 429]
     assert bob.get("/quota").get_json() == {"remaining": 1}
 
 
 def test_shared_counts_in_one_expiring_key_per_user_and_window(store: redis.Redis) -> None:
-    client = logged_in(make(store, KEY_PREFIX="t:", CLOCK=ManualClock(START + 5)))
+    client = logged_in(make(store, KEY_PREFIX="t:", CLOCK=HeldClock(START + 5)))
     for _ in range(3):
         client.get("/quota")
     [key] = quota_keys(store)
@@ -99,7 +98,7 @@ def test_shared_counts_in_one_expiring_key_per_user_and_window(store: redis.Redi
 
 
 def test_two_shared_instances_share_the_count_and_memory_ones_do_not(store: redis.Redis) -> None:
-    clock = ManualClock(START)
+    clock = HeldClock(START)
     for state, second_remaining in (("shared", 8), ("memory", 9)):
         a = make(store, "A", STATE=state, CLOCK=clock, KEY_PREFIX=state)
         b = make(store, "B", STATE=state, CLOCK=clock, KEY_PREFIX=state)
@@ -117,7 +116,7 @@ def test_a_restart_forgets_a_memory_count_but_not_a_shared_one(store: redis.Redi
             "quota",
             instances=1,
             redis=store,
-            config={**SECRETS, "STATE": state, "CLOCK": ManualClock(START), "KEY_PREFIX": state},
+            config={**SECRETS, "STATE": state, "CLOCK": HeldClock(START), "KEY_PREFIX": state},
         )
         client = cluster.client()
         client.post("/login", json={"username": "alice", "password": "wonderland"})
