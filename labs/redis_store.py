@@ -66,6 +66,22 @@ def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     return client
 
 
+def lazy_redis(url: str | None = None, timeout: float = 2.0) -> redis.Redis:
+    """The store for this process, as :func:`get_redis` picks it, but *not contacted now*.
+
+    An app factory uses this: creating the client sends nothing, so an instance started before
+    Redis exists still starts (its first request that needs Redis gets a 503, and ``/readyz``
+    says not ready). ``timeout`` bounds every connect and every reply, in seconds; a blocking
+    read (``XREADGROUP ... BLOCK``, a pub/sub wait) must block for less than that.
+    """
+    url = url or redis_url()
+    if url:
+        return redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+    return fakeredis.FakeRedis(server=_EMBEDDED_SERVER, decode_responses=True)
+
+
 def get_redis(url: str | None = None) -> redis.Redis:
     """The store for this process: ``url`` or ``REDIS_URL`` if set, else the embedded fake."""
     url = url or redis_url()

@@ -65,12 +65,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
 from redis import Redis
-from werkzeug.exceptions import BadRequest, NotFound, Unauthorized
+from werkzeug.exceptions import BadRequest, NotFound
 
 from labs.apps import stateless_app
-from labs.apps.stateless_app import COOKIE, MAX_SESSION_ID_CHARS, session_key
+from labs.apps.stateless_app import session_user
 from labs.apps.web import SKU_PATTERN, error, int_setting
 from labs.redis_store import get_redis
 
@@ -209,13 +209,7 @@ def create_app(
     read_seconds = float_setting(
         app.config, "STORE_READ_SECONDS", DEFAULT_STORE_READ_SECONDS, MAX_STORE_READ_SECONDS
     )
-    ttl = int_setting(
-        app.config,
-        "SESSION_TTL_SECONDS",
-        stateless_app.DEFAULT_TTL_SECONDS,
-        1,
-        stateless_app.MAX_TTL_SECONDS,
-    )
+    ttl = stateless_app.session_ttl(app.config)
     prefix = str(config.get("KEY_PREFIX") or os.environ.get("KEY_PREFIX") or "")
     clock = config.get("CLOCK") or time.time
     if not callable(clock):
@@ -236,17 +230,6 @@ def create_app(
         "memory_limiter": memory_limiter,
     }
 
-    def current_user() -> str:
-        """The logged-in user (the session's TTL pushed back, as the stateless app does); 401."""
-        session_id = request.cookies.get(COOKIE, "")
-        if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
-            raise Unauthorized("not logged in")
-        key = session_key(session_id)
-        user, _ = store.pipeline().hget(key, "user").expire(key, ttl).execute()
-        if not user:
-            raise Unauthorized("not logged in (the session expired or never existed)")
-        return user
-
     def product_sku(sku: str) -> str:
         if not SKU_PATTERN.fullmatch(sku):
             raise BadRequest("a sku holds letters, digits, '.', '_' and '-' only")
@@ -256,7 +239,7 @@ def create_app(
 
     @app.get("/quota")
     def quota() -> Response | tuple[Response, int]:
-        user = current_user()
+        user = session_user(store, ttl)
         allowed, count, retry_after = hit(store, f"{prefix}quota:{user}", limit, window, clock())
         if allowed:
             return jsonify(remaining=limit - int(count))
@@ -288,7 +271,7 @@ def create_app(
 
     @app.post("/likes/<sku>")
     def like(sku: str) -> Response:
-        current_user()
+        session_user(store, ttl)
         sku = product_sku(sku)
         if state == "memory":
             likes[sku] = likes.get(sku, 0) + 1  # in this instance only: lost at a restart

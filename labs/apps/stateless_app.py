@@ -61,12 +61,32 @@ def session_key(session_id: str) -> str:
     return SESSION_PREFIX + session_id
 
 
+def session_ttl(config: Any) -> int:
+    """``SESSION_TTL_SECONDS`` from the app's config, else the environment (default 1800)."""
+    return int_setting(config, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS)
+
+
+def session_user(store: Redis, ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    """The user logged in to this request's session (its TTL pushed back); else a 401.
+
+    For the apps built on this one (lessons 08-09): their routes need the user, not the cart.
+    """
+    session_id = request.cookies.get(COOKIE, "")
+    if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
+        raise Unauthorized("not logged in")
+    key = session_key(session_id)
+    user, _ = store.pipeline().hget(key, "user").expire(key, ttl).execute()  # one round trip
+    if not user:
+        raise Unauthorized("not logged in (the session expired or never existed)")
+    return user
+
+
 def create_app(
     instance_id: str = "A", redis: Redis | None = None, config: dict[str, Any] | None = None
 ) -> Flask:
     """One instance; every instance given the same Redis sees the same sessions and carts."""
     app = create_base_app(__name__, instance_id, config)
-    ttl = int_setting(app.config, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS)
+    ttl = session_ttl(app.config)
     store = redis if redis is not None else get_redis()
     secure = bool(app.config["SESSION_COOKIE_SECURE"])
 

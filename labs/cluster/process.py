@@ -28,6 +28,12 @@ What it starts, and stops again even after an error (no process, port or file le
 ``/healthz``, ``/readyz`` or ``/login``): a slow handler, so that a kill under load is sure to
 catch requests in flight (lesson 04).
 
+``s3=True`` adds object storage (lesson 09): the S3 endpoint of ``S3_ENDPOINT_URL`` if set, else
+an embedded S3 server (:class:`labs.object_store.EmbeddedS3Server`); instances get its address
+in ``S3_ENDPOINT_URL``. Every instance also gets ``KEY_PREFIX`` (:attr:`ProcessCluster.key_prefix`,
+the start of every key and object name the cluster owns, so clusters can share one Redis or
+bucket) and a ``TMPDIR`` inside the work directory ("local disk" that leaves with the cluster).
+
 ``stop()`` (or leaving the ``with``) is abrupt on purpose: SIGKILL to every process group, since
 a lab cluster has nothing to save and lessons must stay quick; a graceful stop of one instance
 is ``terminate``. A cluster never stopped is stopped when Python exits (a kernel restart too).
@@ -45,6 +51,7 @@ import contextlib
 import http.client
 import importlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -57,8 +64,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from labs import object_store
 from labs.apps import app_module
 from labs.cluster.balancer import RETRY, ROUTE_COOKIE, LoadBalancer
+from labs.cluster.workers import WorkerPool
+from labs.jobs.queue import JobQueue
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
 
 HOST = "127.0.0.1"
@@ -277,10 +287,15 @@ class _Resources:
     logs: list[IO[bytes]] = field(default_factory=list)
     balancer: LoadBalancer | None = None
     store: EmbeddedRedisServer | None = None
+    s3: object_store.EmbeddedS3Server | None = None
+    s3_url: str | None = None  # the endpoint whose objects under key_prefix are the cluster's
+    real_redis_url: str | None = None  # a shared Redis whose keys under key_prefix are ours
+    key_prefix: str = ""
     workdir: str | None = None
 
     def release(self) -> None:
-        """Stop the balancer, every process group, the store; delete the work directory."""
+        """Stop the balancer, every process group, the stores; delete the work directory and,
+        on a shared Redis or S3, every key and object under the cluster's prefix."""
         if self.balancer is not None:
             self.balancer.stop()
         # Abrupt on purpose: a lab cluster has nothing to save, and lessons must stay quick.
@@ -293,12 +308,40 @@ class _Resources:
             _stop_group(process, grace=0)
         for log in self.logs:
             log.close()
+        if self.real_redis_url is not None:
+            _delete_keys(self.real_redis_url, self.key_prefix)
+        if self.s3_url is not None:
+            with contextlib.suppress(Exception):  # cleaning up must not hide the real error
+                s3 = object_store.client(self.s3_url)
+                object_store.delete_prefix(s3, object_store.bucket_name(), self.key_prefix[:-1])
+        if self.s3 is not None:
+            self.s3.stop()
         if self.store is not None:
             self.store.stop()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.processes, self.logs = [], []
         self.balancer, self.store, self.workdir = None, None, None
+        self.s3, self.s3_url, self.real_redis_url = None, None, None
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` in the shared Redis at ``url`` (never FLUSHDB)."""
+    if not prefix:
+        return
+    with contextlib.suppress(Exception):  # Redis may be down by now; nothing more to do
+        client = connect(url)
+        try:
+            batch = []
+            for key in client.scan_iter(match=prefix + "*", count=500):
+                batch.append(key)
+                if len(batch) == 500:
+                    client.unlink(*batch)
+                    batch = []
+            if batch:
+                client.unlink(*batch)
+        finally:
+            client.close()
 
 
 def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -330,6 +373,8 @@ class ProcessCluster:
         drain_seconds: float = 1.0,
         start_timeout: float = 30.0,
         env: dict[str, str] | None = None,
+        s3: bool = False,
+        workers: int = 0,
     ) -> None:
         if not 1 <= instances <= len(INSTANCE_IDS):
             raise ValueError(f"instances must be from 1 to {len(INSTANCE_IDS)}")
@@ -358,13 +403,19 @@ class ProcessCluster:
         self.start_timeout = start_timeout
         self._nginx = nginx
         self._extra_env = dict(env or {})
+        self.s3 = bool(s3)
+        self._workers = WorkerPool(workers, self._spawn, _stop_group, ".")  # checks the count
+        # Every key and object name of this cluster starts with this, so clusters (two kernels'
+        # too) can share one real Redis or bucket; stop() deletes what lies under it.
+        self.key_prefix = f"sbd-{secrets.token_hex(4)}:"
         self._count = instances
         self._instances: list[_Instance] = []
         self._balancer_port: int | None = None
         self._redis_url: str | None = None
         self._store_port: int | None = None
         self._nginx_process: subprocess.Popen[bytes] | None = None
-        self._resources = _Resources()
+        self._s3_env: dict[str, str] = {}
+        self._resources = _Resources(key_prefix=self.key_prefix)
         self._finalizer = weakref.finalize(self, _Resources.release, self._resources)
         self._started = False
 
@@ -400,6 +451,16 @@ class ProcessCluster:
         if self._store_port is not None:
             ports.append(self._store_port)
         return ports
+
+    @property
+    def workers(self) -> WorkerPool:
+        """The job workers (``workers=N``): ``kill("w1")``, ``restart``, ``names``, ``pid``."""
+        return self._workers
+
+    @property
+    def s3_url(self) -> str | None:
+        """The S3 endpoint the instances use (``s3=True``), embedded or ``S3_ENDPOINT_URL``."""
+        return self._resources.s3_url
 
     @property
     def balancer(self) -> LoadBalancer | None:
@@ -447,13 +508,17 @@ class ProcessCluster:
             workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
             Path(workdir, OWNER_FILE).write_text(str(os.getpid()))
             self._resources.workdir = workdir
+            Path(workdir, "tmp").mkdir()  # the instances' TMPDIR: gone with the cluster
             self._redis_url = redis_url()
             if self._redis_url is not None:
                 connect(self._redis_url).close()  # RedisUnavailable now, not in every instance
+                self._resources.real_redis_url = self._redis_url
             else:
                 self._resources.store = EmbeddedRedisServer().start()
                 self._redis_url = self._resources.store.url
                 self._store_port = int(self._redis_url.rsplit(":", 1)[1].split("/")[0])
+            if self.s3:
+                self._start_s3()
             self._instances = [
                 _Instance(INSTANCE_IDS[i], free_port(), Path(workdir) / f"instance-{i}.log")
                 for i in range(self._count)
@@ -462,6 +527,11 @@ class ProcessCluster:
                 self._launch(instance)
             for instance in self._instances:
                 self._await_ready(instance, retry_port=True)
+            if self._workers.names:
+                with contextlib.closing(connect(self._redis_url)) as store:
+                    JobQueue(store, self.key_prefix).ensure_group()  # before workers race to
+                count = len(self._workers.names)
+                self._workers = WorkerPool(count, self._spawn, _stop_group, workdir).start()
             self._start_balancer(workdir)
         except BaseException:
             self.stop()
@@ -534,12 +604,27 @@ class ProcessCluster:
         env.setdefault("JWT_SECRET", COURSE_JWT_SECRET)
         env.update(
             REDIS_URL=str(self._redis_url),
+            KEY_PREFIX=self.key_prefix,
             DRAIN_SECONDS=str(self.drain_seconds),
             SBD_PARENT_PID=str(os.getpid()),
             PYTHONUNBUFFERED="1",
         )
+        if self._resources.workdir is not None:
+            env["TMPDIR"] = str(Path(self._resources.workdir, "tmp"))  # files on "local disk"
+        env.update(self._s3_env)
         env.update(self._extra_env)
         return env
+
+    def _start_s3(self) -> None:
+        """The object store: ``S3_ENDPOINT_URL`` if set, else an embedded server of our own."""
+        url = object_store.s3_endpoint_url()
+        if url is None:
+            self._resources.s3 = object_store.EmbeddedS3Server().start()
+            url = self._resources.s3.url
+            self._s3_env = self._resources.s3.environ()
+        object_store.ensure_bucket(object_store.client(url), object_store.bucket_name())
+        self._resources.s3_url = url
+        self._s3_env = {**self._s3_env, "S3_BUCKET": object_store.bucket_name()}
 
     def _launch(self, instance: _Instance) -> None:
         command = [
@@ -558,17 +643,23 @@ class ProcessCluster:
             command[-1] = (
                 f"{__name__}:delayed_app({self.app!r}, {instance.id!r}, {self.request_delay!r})"
             )
-        log = open(instance.log_path, "ab")  # noqa: SIM115 - closed by _Resources.release
+        instance.process = self._spawn(command, instance.log_path)
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        """Start ``command`` with the instances' environment, its output appended to
+        ``log_path``, in a process group of its own (a kill reaches all of it); stop() ends it."""
+        log = open(log_path, "ab")  # noqa: SIM115 - closed by _Resources.release
         self._resources.logs.append(log)
-        instance.process = subprocess.Popen(
+        process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self._environment(),
-            start_new_session=True,  # its own process group: kill() reaches master and worker
+            start_new_session=True,
         )
-        self._resources.processes.append(instance.process)
+        self._resources.processes.append(process)
+        return process
 
     def _await_ready(self, instance: _Instance, retry_port: bool) -> None:
         """Poll the instance's ``/healthz`` until it answers as itself; a clear error if not."""
