@@ -20,9 +20,21 @@ READS = frozenset(  # the commands that return what is stored
 )
 
 
+WRITES = frozenset(  # the commands that change what is stored
+    {"set", "setex", "psetex", "setnx", "mset", "getset", "append", "incr", "incrby", "decr"}
+    | {"hset", "hmset", "hsetnx", "hincrby", "hdel", "delete", "unlink", "expire", "pexpire"}
+    | {"rpush", "lpush", "sadd", "srem", "zadd", "zrem", "rename", "json"}
+)
+
+
 class Interleaving:
     """A Redis client that, once armed, runs ``then()`` right after its next read returns:
-    what a second instance's request does when it lands between this one's read and write."""
+    what a second instance's request does when it lands between this one's read and write.
+
+    ``TRIGGERS`` are the commands after which ``then()`` runs; :class:`AfterWrite` uses the
+    writes instead, to find two writes that should have been one."""
+
+    TRIGGERS = READS
 
     def __init__(self, store: Any) -> None:
         self._store = store
@@ -45,7 +57,7 @@ class Interleaving:
         attribute = getattr(self._store, name)
         if name == "pipeline":
             return lambda *args, **kwargs: InterleavedPipeline(attribute(*args, **kwargs), self)
-        if name not in READS or not callable(attribute):
+        if name not in self.TRIGGERS or not callable(attribute):
             return attribute
 
         def read(*args: Any, **kwargs: Any) -> Any:
@@ -54,6 +66,13 @@ class Interleaving:
             return value
 
         return read
+
+
+class AfterWrite(Interleaving):
+    """Once armed, runs ``then()`` right after the next write returns (a pipeline's writes
+    return together, at ``execute()``): what a reader sees between two writes of one change."""
+
+    TRIGGERS = WRITES
 
 
 class InterleavedPipeline:
@@ -77,7 +96,7 @@ class InterleavedPipeline:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._pipeline, name)
-        if name not in READS or not callable(attribute):
+        if name not in READS or not callable(attribute):  # writes in a pipeline fire at execute
             return attribute
 
         def read(*args: Any, **kwargs: Any) -> Any:

@@ -62,7 +62,7 @@ def _status(session: requests.Session, base: str, job_id: str) -> tuple[int, str
     return answer.status_code, answer.json().get("status") if answer.ok else None
 
 
-def _until(check, what: str) -> float:  # noqa: ANN001 - a small local predicate
+def _until(check, what: str) -> float:
     """Poll ``check()`` until true; the seconds it took, or an error naming ``what``."""
     start = time.monotonic()
     while not check():
@@ -181,14 +181,12 @@ def jobs_through_a_broker(kill_after_done: bool = False) -> BrokerJobsRun:
             killed_at = time.monotonic()
             started = len([e for e in jobs.history(job_id) if e.endswith(" started")])
             _until(
-                lambda: len([e for e in jobs.history(job_id) if e.endswith(" started")])
-                > started,
+                lambda: len([e for e in jobs.history(job_id) if e.endswith(" started")]) > started,
                 "the job to be redelivered",
             )
             redelivered = time.monotonic() - killed_at
             _until(lambda: not jobs.pending(), "the job to be acknowledged")
-            code, final = _status(session, b, job_id)
-            result = session.get(f"{b}/jobs/{job_id}", timeout=5).json().get("result")
+            final = session.get(f"{b}/jobs/{job_id}", timeout=5).json()
             history = jobs.history(job_id)
         finally:
             store.close()
@@ -197,8 +195,8 @@ def jobs_through_a_broker(kill_after_done: bool = False) -> BrokerJobsRun:
         accepted,
         f"{seen_on_b} (any instance reads the record in Redis)",
         True,
-        str(final),
-        result,
+        str(final.get("status")),
+        final.get("result"),
         history,
         killed,
         redelivered,

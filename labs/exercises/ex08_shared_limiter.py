@@ -34,14 +34,11 @@ real time, or on how the threads are scheduled.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from pathlib import Path
-from types import CodeType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import fakeredis
@@ -51,6 +48,7 @@ from labs.apps.users import demo_password
 from labs.checking import CheckReport, is_number
 from labs.cluster import LocalCluster
 from labs.interleaving import Interleaving
+from labs.learner_code import NotRunnable, compile_file, error_line, fresh_copy, module_source
 
 STARTER = '''\
 # EXERCISE STARTER: this limiter counts in the instance's own memory. Make it count in Redis.
@@ -157,59 +155,8 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
 }
 
 
-class NotRunnable(Exception):
-    """The check was given something the app's instances cannot import."""
-
-
 def _source(module_or_name: Any) -> tuple[str, str]:
-    """``(module name, path of its file)``, or :class:`NotRunnable` saying why not."""
-    if isinstance(module_or_name, ModuleType):
-        path = getattr(module_or_name, "__file__", None)
-        if not path or module_or_name.__name__ == "__main__":
-            raise NotRunnable(
-                f"module {module_or_name.__name__} has no file that another process could load"
-            )
-        return module_or_name.__name__, path
-    if not isinstance(module_or_name, str):
-        kind = type(module_or_name).__name__
-        name = getattr(module_or_name, "__name__", repr(module_or_name))[:60]
-        raise NotRunnable(
-            f"got a {kind} ({name}) defined in the notebook, not a module: the app's instances "
-            "cannot import it. Write the limiter to a file (%%writefile my_limiter.py) and pass "
-            "its module name, 'my_limiter'"
-        )
-    name = module_or_name.removesuffix(".py")
-    if not all(part.isidentifier() for part in name.split(".")):
-        raise NotRunnable(f"{module_or_name!r} is not a module name (like 'my_limiter')")
-    importlib.invalidate_caches()  # the file may have been written a moment ago
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        raise NotRunnable(
-            f"no module {name!r} found: run the cell that writes {name.replace('.', '/')}.py "
-            "(%%writefile), next to the notebook"
-        )
-    return name, spec.origin
-
-
-def _compile(path: str) -> CodeType:
-    """The module's code, read from its file now (not the import cache: the file may be new)."""
-    return compile(Path(path).read_text(encoding="utf-8"), path, "exec")
-
-
-def _fresh_copy(name: str, path: str, code: CodeType) -> ModuleType:
-    """A private copy of the module: what one more process importing it would have."""
-    module = ModuleType(name)
-    module.__file__ = path
-    exec(code, module.__dict__)
-    return module
-
-
-def _line(exc: BaseException) -> int | None:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return frames[-1].lineno if frames else None
+    return module_source(module_or_name, "my_limiter", "the app's instances")
 
 
 class _Limiter:
@@ -250,7 +197,7 @@ class _Limiter:
             raise TimeoutError("hit() never returned")
         if "error" in outcome:
             exc = outcome["error"]
-            problems.append(f"hit() raised {type(exc).__name__}: {exc} (line {_line(exc)})")
+            problems.append(f"hit() raised {type(exc).__name__}: {exc} (line {error_line(exc)})")
             raise exc
         result = outcome["result"]
         if not isinstance(result, tuple | list) or len(result) != 3:
@@ -272,7 +219,7 @@ class _Setup:
 
     def __init__(self, name: str, path: str) -> None:
         self.name, self.path = name, path
-        self.code = _compile(path)
+        self.code = compile_file(path)
         self.servers: list[fakeredis.FakeServer] = []
         self.problems: list[str] = []
         self.hung = threading.Event()  # a call of hit() never returned: the check stops
@@ -292,7 +239,7 @@ class _Setup:
         module."""
 
         def create_app(instance_id: str = "A", redis: Any = None, config: Any = None) -> Any:
-            module = _fresh_copy(self.name, self.path, self.code)
+            module = fresh_copy(self.name, self.path, self.code)
             limiter = _Limiter(module, wrap(self.connect(server)), self)
             config = {**(config or {}), "LIMITER": limiter}
             app = quota_app.create_app(instance_id, redis=self.connect(server), config=config)
@@ -656,7 +603,7 @@ def check_shared_limiter(module_or_name: Any, *, hint: bool = False) -> CheckRep
     if setup is None:
         return report.show()
     copy = report.attempt(
-        f"import {name}", lambda: _fresh_copy(name, path, setup.code), *HINTS["module"]
+        f"import {name}", lambda: fresh_copy(name, path, setup.code), *HINTS["module"]
     )
     if copy is None:
         return report.show()
