@@ -8,6 +8,10 @@
   free port on loopback, and hands its URL to every instance, as it does with
   :class:`labs.redis_store.EmbeddedRedisServer`. :meth:`EmbeddedS3Server.environ` is the
   environment an instance process needs to use it: to that process it is just an endpoint.
+* :func:`get_s3` is the rule in one call, as :func:`labs.redis_store.get_redis` is for Redis: a
+  client for ``url``, else ``S3_ENDPOINT_URL``, else for ONE embedded server shared by everything
+  in this Python process (apps made in a notebook or a test, no cluster), started on first use
+  and stopped when the interpreter exits.
 
 moto keeps its buckets in module globals, so every embedded server in one Python process
 serves the *same* buckets, and they outlive ``stop()``: use fresh bucket names or prefixes.
@@ -21,6 +25,7 @@ deleted only if :func:`ensure_bucket` reported that the course created it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ipaddress
 import os
@@ -53,6 +58,9 @@ _embedded_lock = threading.Lock()
 # A session is not thread-safe, so clients are made under a lock; the clients themselves are.
 _session = None
 _session_lock = threading.Lock()
+# The one embedded server of this process that get_s3() starts when no endpoint is configured.
+_process_server: EmbeddedS3Server | None = None
+_process_server_lock = threading.Lock()
 
 
 class S3Unavailable(RuntimeError):
@@ -127,6 +135,28 @@ def client(url: str | None = None):  # -> botocore.client.S3 (typed stubs are no
         if _session is None:
             _session = boto3.session.Session()
         return _session.client("s3", endpoint_url=url, config=CLIENT_CONFIG, **extra)
+
+
+def process_server() -> EmbeddedS3Server:
+    """The embedded S3 server of this Python process, started on first call (~0.3 s: moto's
+    import) and stopped when the interpreter exits. Every later call returns the same one (or,
+    if someone stopped it, starts it again: moto's buckets live on in the process)."""
+    global _process_server
+    with _process_server_lock:
+        if _process_server is None:
+            _process_server = EmbeddedS3Server()
+            atexit.register(_process_server.stop)
+        return _process_server.start()  # a no-op while it runs
+
+
+def get_s3(url: str | None = None):  # -> botocore.client.S3
+    """The S3 for this process (the §5 rule): a client for ``url``, else ``S3_ENDPOINT_URL``,
+    else for :func:`process_server`, the one embedded server every caller in this process
+    shares (so two apps made in one notebook see the same objects, as two instances would).
+
+    Nothing is sent: the first request connects (an embedded server is started, though).
+    """
+    return client(url or s3_endpoint_url() or process_server().url)
 
 
 def ensure_bucket(s3, name: str) -> bool:

@@ -33,6 +33,11 @@ The public API (what notebooks and exercise checks may import from here):
   user" under T threads; ``replicate_races``, ``mixups_by_wait``, ``theory_mixup_share``);
   ``run_ratelimit`` → ``RateLimitResult`` (a per-instance rate limit behind N instances, with
   an autoscaler; ``replicate_ratelimit``, ``limit_by_instances``);
+* background jobs and connections (lesson 09): ``run_jobs`` → ``JobsResult`` (jobs lost,
+  redelivered and duplicated against crashes and the visibility timeout; ``replicate_jobs``,
+  ``jobs_by_visibility``, ``jobs_by_crash_rate``); ``run_events`` → ``EventsResult`` (delivery
+  without a broker, a reconnect storm after a crash; ``replicate_events``,
+  ``delivery_by_instances``);
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -135,6 +140,21 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "replicate_ratelimit",
         "run_ratelimit",
     ),
+    "simulations.scenarios.jobs.model": (
+        "JobsResult",
+        "JobsScenario",
+        "jobs_by_crash_rate",
+        "jobs_by_visibility",
+        "replicate_jobs",
+        "run_jobs",
+    ),
+    "simulations.scenarios.events.model": (
+        "EventsResult",
+        "EventsScenario",
+        "delivery_by_instances",
+        "replicate_events",
+        "run_events",
+    ),
     "simulations.scenarios.session_miss.model": (
         "SessionMissResult",
         "SessionMissScenario",
@@ -210,6 +230,10 @@ def _module(home: str) -> Any:
         from simulations.scenarios.races import model as module
     elif home == "simulations.scenarios.ratelimit.model":
         from simulations.scenarios.ratelimit import model as module
+    elif home == "simulations.scenarios.jobs.model":
+        from simulations.scenarios.jobs import model as module
+    elif home == "simulations.scenarios.events.model":
+        from simulations.scenarios.events import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
     elif home == "simulations.scenarios.store.model":
@@ -255,10 +279,14 @@ __all__ = [
     "CrashScenario",
     "DeployResult",
     "DeployScenario",
+    "EventsResult",
+    "EventsScenario",
     "FunctionPolicy",
     "HashRing",
     "HorizontalAutoscaler",
     "Instance",
+    "JobsResult",
+    "JobsScenario",
     "JwtResult",
     "JwtScenario",
     "LeastConnections",
@@ -295,10 +323,13 @@ __all__ = [
     "compare_policies",
     "compare_sticky",
     "compare_stores",
+    "delivery_by_instances",
     "desired_replicas",
     "erlang_c",
     "expected_response_ms",
     "exponential_sojourn_percentile",
+    "jobs_by_crash_rate",
+    "jobs_by_visibility",
     "limit_by_instances",
     "make_policy",
     "mean_interval",
@@ -312,6 +343,8 @@ __all__ = [
     "random_routing_mean_response",
     "replicate",
     "replicate_balance",
+    "replicate_events",
+    "replicate_jobs",
     "replicate_jwt",
     "replicate_miss_rates",
     "replicate_policies",
@@ -324,6 +357,8 @@ __all__ = [
     "run_balance",
     "run_crashes",
     "run_deploy",
+    "run_events",
+    "run_jobs",
     "run_jwt",
     "run_races",
     "run_ratelimit",

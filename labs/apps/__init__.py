@@ -11,7 +11,13 @@ config=None) -> Flask``.
 * ``race_app``: the stateless app whose "current user" sits in a class attribute (``STATE``
   "memory") or in ``flask.g`` ("shared") (lesson 08);
 * ``quota_app``: the stateless app plus ``GET /quota`` (a fixed-window rate limit), a cached
-  product read and a like counter, each in the instance or in Redis (lesson 08).
+  product read and a like counter, each in the instance or in Redis (lesson 08);
+* ``files_app``: uploads kept on the instance's disk (``STATE`` "memory") or in object storage
+  through the S3 API ("shared") (lesson 09);
+* ``jobs_app``: background jobs in a queue and a thread of the instance ("memory"), or in a
+  Redis Streams queue that separate worker processes serve ("shared") (lesson 09);
+* ``events_app``: a server-sent event stream per user, fanned out inside the instance
+  ("memory") or through Redis ("shared") (lesson 09).
 
 What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
 ``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
@@ -29,6 +35,9 @@ APPS: dict[str, str] = {
     "jwt": "labs.apps.jwt_app",
     "race": "labs.apps.race_app",
     "quota": "labs.apps.quota_app",
+    "files": "labs.apps.files_app",
+    "jobs": "labs.apps.jobs_app",
+    "events": "labs.apps.events_app",
 }
 
 

@@ -13,6 +13,13 @@ For every request it:
 4. with ``sticky``, stamps the answer with ``Set-Cookie: route=<instance>``, so the user's next
    requests go back to the instance that served them (and created their session).
 
+An answer is read whole before it is copied back, except a *stream*: ``text/event-stream``, or
+any answer with no ``Content-Length`` (lesson 09's ``GET /events``). That is passed on as it
+arrives, each piece flushed at once (nginx: ``proxy_buffering off``), without a length, and the
+connection is closed at its end (the balancer speaks HTTP/1.0 to its clients). A stream is never
+sent again: if its instance dies in the middle, the client's stream just ends (the instance is
+marked down), and the client reconnects, which lands on another instance.
+
 ``retry`` says which requests are sent to another instance after an instance failed, like
 nginx's ``proxy_next_upstream`` (the default, ``"idempotent"``, is nginx's default):
 
@@ -71,6 +78,7 @@ HOP_BY_HOP = {
 MAX_BODY_BYTES = 1024 * 1024
 # A request target the balancer passes on: printable ASCII, no space (RFC 9112 §3.2), else 400.
 TARGET = re.compile(r"[!-~]+")
+STREAM_PIECE_BYTES = 64 * 1024  # a stream is copied in pieces of at most this, as they arrive
 
 
 @dataclass
@@ -89,6 +97,24 @@ class Backend:
 
 class Unavailable(Exception):
     """No instance could answer the request."""
+
+
+class StreamBody:
+    """The body of a stream, read piece by piece as it arrives; ``close()`` ends its connection."""
+
+    def __init__(
+        self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
+        self.connection, self.response = connection, response
+
+    def read(self) -> bytes:
+        """What has arrived (waiting for something), at most ``STREAM_PIECE_BYTES``; b"" at the
+        end. Raises ``OSError`` or ``http.client.HTTPException`` if the instance broke it."""
+        return self.response.read1(STREAM_PIECE_BYTES)
+
+    def close(self) -> None:
+        self.response.close()
+        self.connection.close()
 
 
 class LoadBalancer:
@@ -181,14 +207,19 @@ class LoadBalancer:
 
     def forward(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
-    ) -> tuple[Backend, http.client.HTTPResponse, bytes]:
-        """Send the request to the first candidate that answers; ``Unavailable`` if none does."""
+    ) -> tuple[Backend, http.client.HTTPResponse, bytes | StreamBody]:
+        """Send the request to the first candidate that answers; ``Unavailable`` if none does.
+
+        Returns the instance, its answer and the answer's body: all of it, or, for a stream
+        (:func:`is_stream`), a :class:`StreamBody` to read as it arrives and then close.
+        """
         route = _cookie(headers, ROUTE_COOKIE) if self.policy == "sticky" else None
         candidates = self.candidates(route)
         if self.retry == "off":
             candidates = candidates[:1]
         for backend in candidates:
             connection = http.client.HTTPConnection(backend.host, backend.port, self.timeout)
+            content: bytes | StreamBody | None = None
             try:
                 try:
                     connection.connect()
@@ -202,7 +233,10 @@ class LoadBalancer:
                         connection.putheader(name, value)
                     connection.endheaders(body)
                     response = connection.getresponse()
-                    content = response.read()
+                    if is_stream(method, response):  # handed on unread, its connection open
+                        content = StreamBody(connection, response)
+                    else:
+                        content = response.read()
                 except (OSError, http.client.HTTPException):
                     # The instance died (or timed out) with the request in its hands: it may have
                     # done it already. Sending it again is safe only if doing it twice does no
@@ -218,11 +252,17 @@ class LoadBalancer:
                 finally:
                     self._holding(backend, method, -1)
             finally:
-                connection.close()
+                if not isinstance(content, StreamBody):
+                    connection.close()
             with self._lock:
                 self.served[backend.id] += 1
             return backend, response, content
         raise Unavailable("no instance is available")
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: open streams end at their next piece."""
+        return self._stopping.is_set()
 
     def _holding(self, backend: Backend, method: str, change: int) -> None:
         with self._lock:
@@ -317,10 +357,38 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_header(
                 "Set-Cookie", f"{ROUTE_COOKIE}={backend.id}; Path=/; HttpOnly; SameSite=Lax"
             )
+        if isinstance(content, StreamBody):
+            return self._relay(backend, content)
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(content)
+
+    def _relay(self, backend: Backend, stream: StreamBody) -> None:
+        """Copy a stream to the client as it arrives, until it ends, breaks, or the client
+        leaves; then close both sides (no Content-Length: the end of the connection is the
+        end of the answer). A stream that broke is not sent again: it has begun."""
+        balancer = self.server.balancer  # type: ignore[attr-defined]
+        self.close_connection = True
+        try:
+            self.end_headers()
+            self.wfile.flush()
+            while not balancer.stopping:
+                try:
+                    piece = stream.read()
+                except TimeoutError:  # quiet for `timeout` seconds: slow is not dead
+                    return
+                except (OSError, http.client.HTTPException):  # the instance died mid-stream
+                    balancer.mark_down(backend)
+                    return
+                if not piece:
+                    return
+                self.wfile.write(piece)
+                self.wfile.flush()
+        except OSError:
+            return  # the client hung up: closing the stream tells the instance
+        finally:
+            stream.close()
 
     def _refusal(self) -> tuple[int, str] | None:
         """Why the request cannot be forwarded as it is (a status and a reason), if it cannot.
@@ -368,6 +436,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: a notebook should not print a line per request."""
+
+
+def is_stream(method: str, response: http.client.HTTPResponse) -> bool:
+    """Whether an answer is passed on as it arrives: server-sent events, or a body of unknown
+    length (no Content-Length; http.client gives 1xx, 204, 304 and HEAD answers a length 0)."""
+    if method == "HEAD":
+        return False
+    kind = response.getheader("Content-Type", "")
+    return response.length is None or kind.startswith("text/event-stream")
 
 
 def _host_port(url: str) -> tuple[str, int]:

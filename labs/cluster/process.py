@@ -28,6 +28,10 @@ What it starts, and stops again even after an error (no process, port or file le
 ``/healthz``, ``/readyz`` or ``/login``): a slow handler, so that a kill under load is sure to
 catch requests in flight (lesson 04).
 
+``workers=N`` adds N job workers (lesson 09): ``python -m labs.jobs.worker`` processes beside the
+instances, with the same environment, each in its own process group (:attr:`ProcessCluster.workers`:
+``kill("w1")``, ``terminate``, ``restart``; :mod:`labs.cluster.workers`).
+
 ``s3=True`` adds object storage (lesson 09): the S3 endpoint of ``S3_ENDPOINT_URL`` if set, else
 an embedded S3 server (:class:`labs.object_store.EmbeddedS3Server`); instances get its address
 in ``S3_ENDPOINT_URL``. Every instance also gets ``KEY_PREFIX`` (:attr:`ProcessCluster.key_prefix`,

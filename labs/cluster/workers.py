@@ -99,7 +99,7 @@ class WorkerPool:
         return name
 
     def _launch(self, name: str) -> None:
-        command = [sys.executable, "-m", "labs.jobs.worker", "--name", name]
+        command = [sys.executable, "-m", "labs.jobs.worker", name]
         log = self._logs[name]
         self._log_start[name] = log.stat().st_size if log.exists() else 0
         self._processes[name] = self._spawn(command, self._logs[name])

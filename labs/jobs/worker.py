@@ -1,6 +1,6 @@
 """A worker process: takes jobs from the shared queue, runs them, saves their status.
 
-    REDIS_URL=redis://... KEY_PREFIX=sbd-1a2b3c4d: python -m labs.jobs.worker --name w1
+    REDIS_URL=redis://... KEY_PREFIX=sbd-1a2b3c4d: python -m labs.jobs.worker w1
 
 The cluster starts workers (``labs.cluster.workers``); a lesson kills one with ``kill -9`` to
 play a container's death. One job at a time:
@@ -22,7 +22,6 @@ Settings (environment): ``REDIS_URL`` (required), ``KEY_PREFIX`` (default ""),
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -156,9 +155,10 @@ def _number(name: str, default: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labs.jobs.worker", description=__doc__)
-    parser.add_argument("--name", required=True, help="this worker's name in the group")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not argv[0].isidentifier():
+        raise SystemExit("usage: python -m labs.jobs.worker NAME  (a name such as w1)")
+    name = argv[0]
     url = os.environ.get("REDIS_URL")
     if not url:
         raise SystemExit("REDIS_URL is not set: a worker needs the Redis its cluster shares")
@@ -167,19 +167,19 @@ def main(argv: list[str] | None = None) -> int:
         attempts = int(os.environ.get("MAX_ATTEMPTS") or 5)
         worker = Worker(
             JobQueue(lazy_redis(url, timeout=5.0), os.environ.get("KEY_PREFIX", ""), status),
-            args.name,
+            name,
             visibility=_number("VISIBILITY_TIMEOUT", 30.0),
             max_attempts=attempts,
             ack_delay=_number("WORKER_ACK_DELAY", 0.0),
             log=lambda line: print(line, flush=True),
         )
     except (ValueError, ImportError) as exc:
-        raise SystemExit(f"worker {args.name} cannot start: {exc}") from None
+        raise SystemExit(f"worker {name} cannot start: {exc}") from None
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())  # finish the job in hand
     _watch_parent(worker)
-    print(f"worker {args.name} {READY}", flush=True)
+    print(f"worker {name} {READY}", flush=True)
     worker.run_forever()
-    print(f"worker {args.name} stopped", flush=True)
+    print(f"worker {name} stopped", flush=True)
     return 0
 
 

@@ -25,4 +25,6 @@ SCENARIOS = (
     "jwt",  # lesson 07: JWT revocation
     "races",  # lesson 08: hidden state
     "ratelimit",  # lesson 08: hidden state
+    "jobs",  # lesson 09: files, jobs and connections
+    "events",  # lesson 09: files, jobs and connections
 )

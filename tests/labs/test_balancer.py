@@ -351,3 +351,138 @@ def test_in_flight_shows_what_each_instance_holds_until_it_answers(upstreams) ->
 def test_a_bad_retry_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="retry must be one of"):
         LoadBalancer(three(), retry="sometimes")
+
+
+# --- streams (server-sent events): passed on as they arrive ------------------------------------
+
+
+class Streams(BaseHTTPRequestHandler):
+    """``GET /events...``: a chunked ``text/event-stream``, as gunicorn sends it; ``GET /plain``:
+    ``text/plain`` with no length, ended by closing. The first piece at once, the second when
+    the test sets ``release``; ``.../dies`` breaks off mid-chunk; ``.../forever`` sends
+    heartbeats until the connection fails (``gone`` is set then)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.received.append(self.path)  # type: ignore[attr-defined]
+        chunked = self.path.startswith("/events")
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream" if chunked else "text/plain")
+        self.send_header("X-Instance", "S")
+        self.send_header(
+            "Transfer-Encoding" if chunked else "Connection", "chunked" if chunked else "close"
+        )
+        self.end_headers()
+
+        def piece(data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            self.wfile.flush()
+
+        piece(b"data: one\n\n")
+        if self.path.endswith("/dies"):
+            self.wfile.write(b"40\r\ndata: cut")  # a chunk that never ends: the instance died
+            return
+        if self.path.endswith("/forever"):
+            deadline = time.monotonic() + 5
+            try:
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    piece(b": keepalive\n\n")
+            except OSError:
+                server.gone.set()  # type: ignore[attr-defined]
+            return
+        server.release.wait(5)  # type: ignore[attr-defined]
+        piece(b"data: two\n\n")
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def streams(echo_servers) -> Iterator[dict]:
+    """A streaming instance S and the echo instance A; S's ``received``, ``release``, ``gone``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Streams)
+    server.daemon_threads = True
+    server.received, server.release, server.gone = [], threading.Event(), threading.Event()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield {
+        "S": ("S", f"http://127.0.0.1:{server.server_address[1]}"),
+        "A": echo_servers[0],
+        "server": server,
+    }
+    server.release.set()  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def read_until(response: requests.Response, wanted: bytes, timeout: float = 5) -> bytes:
+    """Bytes of ``response`` as they arrive, until they hold ``wanted`` (or the stream ends)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen and time.monotonic() < deadline:
+        piece = response.raw.read1(1024)
+        if not piece:
+            break
+        seen += piece
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/events", "/plain"])
+def test_a_stream_is_passed_on_as_it_arrives_without_a_length(streams, path) -> None:
+    with LoadBalancer([streams["S"]], "sticky", health_interval=None) as balancer:
+        response = requests.get(balancer.url + path, stream=True, timeout=5)
+        first = read_until(response, b"data: one\n\n")  # before the instance sent the rest
+        streams["server"].release.set()
+        rest = read_until(response, b"data: two\n\n")
+        end = response.raw.read1(1024)  # then the balancer closes: the end of the answer
+        response.close()
+    assert first == b"data: one\n\n"
+    assert rest == b"data: two\n\n" and end == b""
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(
+        "text/event-stream" if path == "/events" else "text/plain"
+    )
+    assert response.headers["X-Instance"] == "S"
+    assert "Content-Length" not in response.headers
+    assert "Transfer-Encoding" not in response.headers  # HTTP/1.0 to the client: no chunks
+    assert response.headers["Set-Cookie"].startswith("route=S")  # sticky still stamps it
+    assert balancer.served == {"S": 1} and balancer.in_flight() == {"S": {}}
+
+
+def test_an_answer_with_a_length_is_still_sent_whole_with_its_length(echo_servers) -> None:
+    with LoadBalancer(echo_servers, health_interval=None) as balancer:
+        response = requests.get(balancer.url + "/me", timeout=5)
+    assert response.headers["Content-Length"] == str(len(response.content))
+
+
+def test_an_instance_dying_mid_stream_ends_the_clients_stream_and_nothing_is_resent(
+    streams,
+) -> None:
+    with LoadBalancer([streams["S"], streams["A"]], health_interval=None) as balancer:
+        response = requests.get(balancer.url + "/events/dies", stream=True, timeout=5)
+        received = read_until(response, b"never")
+        response.close()
+    assert response.headers["X-Instance"] == "S"
+    # What arrived before it died (a cut chunk's bytes too: an SSE client drops that unfinished
+    # event), then the end of the client's stream.
+    assert received in (b"data: one\n\n", b"data: one\n\ndata: cut")
+    assert streams["server"].received == ["/events/dies"]  # sent once
+    assert balancer.served == {"S": 1}  # A never got it: a stream that began is not resent
+    assert balancer.retried == {} and balancer.not_retried == {}
+    assert balancer.marked_down == {"S": 1}
+
+
+def test_a_client_leaving_a_stream_closes_it_at_the_instance(streams) -> None:
+    with LoadBalancer([streams["S"]], health_interval=None) as balancer:
+        response = requests.get(balancer.url + "/events/forever", stream=True, timeout=5)
+        assert read_until(response, b"data: one\n\n").startswith(b"data: one")
+        response.close()  # the client goes away
+        assert streams["server"].gone.wait(2)  # the instance's next writes fail: it stops
+    assert balancer.marked_down == {}

@@ -19,12 +19,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from labs.apps import draining, quota_app, stateful_app, stateless_app
+from labs.apps import (
+    draining,
+    events_app,
+    files_app,
+    jobs_app,
+    quota_app,
+    stateful_app,
+    stateless_app,
+)
 from labs.apps.users import demo_password
 from labs.apps.web import MAX_BODY_BYTES, QTY_MAX
 
 APPS = [pytest.param(stateful_app, id="stateful"), pytest.param(stateless_app, id="stateless")]
 APPS.append(pytest.param(quota_app, id="quota"))  # lesson 08: the stateless app plus /quota
+APPS.append(pytest.param(files_app, id="files"))  # lesson 09: the stateless app plus /files
+APPS.append(pytest.param(events_app, id="events"))  # lesson 09: the stateless app plus /events
+APPS.append(pytest.param(jobs_app, id="jobs"))  # lesson 09: the stateless app plus /jobs
 FUZZ = settings(
     max_examples=100,
     deadline=None,

@@ -34,6 +34,9 @@ EXCEPTED = {
     "/readyz",  # readiness: draining, store up
     "/quota",  # lesson 08's rate limit: every request counts (its counter is the lesson)
 }
+# The events app's GET /events streams for STREAM_SECONDS; 0 makes it a poll (what is there
+# already, then the end), so a snapshot or a fuzzed GET of it ends at once.
+APP_CONFIG = {**SECRETS, "STREAM_SECONDS": 0}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 HEADER_TEXT = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
@@ -109,9 +112,44 @@ def snapshot(client: FlaskClient, auth: dict[str, str], paths: list[str]) -> dic
     return seen
 
 
+MULTIPART = "multipart/form-data; boundary=x"  # the boundary of multipart_bodies()
+
+
+@st.composite
+def multipart_bodies(draw: st.DrawFn) -> bytes:
+    """A ``multipart/form-data`` body (boundary ``x``) for ``POST /files``: half the time one
+    well-formed upload, else parts with odd names, file names, content types and framing."""
+    names = st.sampled_from(["file", "file", "other", ""]) | TEXT
+    filenames = st.none() | st.sampled_from(["a.png", "", "../../a", "C:\\a\\b.txt"]) | TEXT
+    types = st.none() | st.sampled_from(["image/png", "text/html", "image/svg+xml", "bad"])
+    if draw(st.booleans()):  # an upload that should get through (when sent logged in)
+        names, filenames = st.just("file"), st.sampled_from(["a.png", "b.html", "r\u00e9.svg"])
+        types = st.sampled_from(["image/png", "text/html", "image/svg+xml"])
+        ending = b"\r\n--x--\r\n"
+        count = 1
+    else:
+        types = types | HEADER_TEXT
+        ending = draw(st.sampled_from([b"\r\n--x--\r\n", b"", b"\r\n--x"]))
+        count = draw(st.integers(0, 3))
+    parts = []
+    for _ in range(count):
+        head = f'Content-Disposition: form-data; name="{draw(names)}"'
+        filename = draw(filenames)
+        if filename is not None:
+            head += f'; filename="{filename}"'
+        content_type = draw(types)
+        if content_type is not None:
+            head += f"\r\nContent-Type: {content_type}"
+        data = draw(st.binary(max_size=200))
+        parts.append(b"--x\r\n" + head.encode("utf-8", "surrogatepass") + b"\r\n\r\n" + data)
+    return b"\r\n".join(parts) + ending
+
+
 @st.composite
 def bodies(draw: st.DrawFn, path: str) -> bytes:
     kind = draw(st.sampled_from(["json", "fields", "fields", "fields", "nasty", "bytes", "none"]))
+    if path == "/files" and draw(st.booleans()):  # an upload route reads multipart, not JSON
+        return draw(multipart_bodies())
     if kind == "json":
         return json.dumps(draw(JSON_VALUES)).encode()
     if kind == "fields":  # the route's own fields, mostly text, sometimes anything
@@ -154,7 +192,9 @@ def requests_to(draw: st.DrawFn, method: str, path: str) -> dict:
         "method": method,
         "path": draw(st.just(path) | st.just(path) | mangled),
         "data": draw(bodies(path)),
-        "content_type": draw(CONTENT_TYPES),
+        "content_type": draw(
+            st.just(MULTIPART) | CONTENT_TYPES if path == "/files" else CONTENT_TYPES
+        ),
         "headers": draw(HEADERS),
         "as_victim": draw(st.booleans()),
         "cookie": draw(st.none() | st.none() | HEADER_TEXT),
@@ -173,7 +213,7 @@ def app_routes() -> list[tuple[str, str, str]]:
     """(app, method, path) for every route every registered app declares."""
     found = []
     for name in APPS:
-        app = app_module(name).create_app("A", redis=fresh_store(), config=SECRETS)
+        app = app_module(name).create_app("A", redis=fresh_store(), config=APP_CONFIG)
         for rule in app.url_map.iter_rules():
             if rule.endpoint == "static":
                 continue
@@ -187,7 +227,7 @@ def app_routes() -> list[tuple[str, str, str]]:
 
 def send_and_check(name: str, req: dict) -> None:
     """Set up the victim, send ``req``, and check the answer and what the victim can see."""
-    app = app_module(name).create_app("A", redis=fresh_store(), config=SECRETS)
+    app = app_module(name).create_app("A", redis=fresh_store(), config=APP_CONFIG)
     victim = app.test_client()
     auth = log_in(victim)
     victim.post("/cart/items", json={"sku": "pen", "qty": 2}, headers=auth)

@@ -239,3 +239,61 @@ def test_stop_leaves_no_thread_or_listening_socket() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = server.url
     server.stop()  # twice is harmless
+
+
+# --- get_s3: the §5 rule in one call -----------------------------------------------------------
+
+
+def test_get_s3_without_an_endpoint_shares_one_embedded_server_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    writer, reader = object_store.get_s3(), object_store.get_s3()
+    assert writer is not reader
+    assert writer.meta.endpoint_url == reader.meta.endpoint_url == object_store.process_server().url
+    assert object_store.process_server() is object_store.process_server()
+    bucket = fresh_bucket()
+    ensure_bucket(writer, bucket)
+    writer.put_object(Bucket=bucket, Key="k", Body=b"shared")
+    assert reader.get_object(Bucket=bucket, Key="k")["Body"].read() == b"shared"
+
+
+def test_get_s3_takes_an_explicit_url_else_s3_endpoint_url(
+    server: EmbeddedS3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3_ENDPOINT_URL", server.url)
+    assert object_store.get_s3().meta.endpoint_url == server.url
+    assert object_store.get_s3("http://127.0.0.1:1").meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_the_process_server_starts_again_if_someone_stopped_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    object_store.process_server().stop()
+    s3 = object_store.get_s3()  # a new port; moto's buckets live on in the process
+    ensure_bucket(s3, fresh_bucket())
+
+
+def test_the_process_server_is_stopped_when_the_interpreter_exits() -> None:
+    # An exit hook registered *before* the server starts runs *after* its stop (atexit is LIFO).
+    code = (
+        "import atexit, os; from labs import object_store\n"
+        "def check():\n"
+        "    server = object_store._process_server\n"
+        "    print('stopped' if server is not None and server._server is None else 'running')\n"
+        "atexit.register(check)\n"
+        "s3 = object_store.get_s3()\n"
+        "object_store.ensure_bucket(s3, 'exit-check')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "S3_ENDPOINT_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"

@@ -44,6 +44,8 @@ SMALL = {
     "deploy": ["--users", "30", "--duration", "80", "--deploy-at", "20"],
     "sticky": ["--requests", "400", "--users", "50"],
     "jwt": ["--users", "30", "--duration", "300"],
+    "jobs": ["--duration", "60"],
+    "events": ["--clients", "100", "--duration", "10"],
 }
 SECONDS_PER_EXAMPLE = 30
 NOT_NUMBERS = [

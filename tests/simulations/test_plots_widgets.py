@@ -97,6 +97,8 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
         "jwt",
         "races",
         "ratelimit",
+        "jobs",
+        "events",
     ]
     assert balance_explorer(requests=200).children  # a displayable widget
 
