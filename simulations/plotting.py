@@ -8,6 +8,7 @@ crashes, autoscaling and deploys alike. Scenario figures live in each scenario's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -29,6 +30,17 @@ def error_bars(
         [mean - interval[0] for mean, interval in pairs],  # type: ignore[operator, index]
         [interval[1] - mean for mean, interval in pairs],  # type: ignore[operator, index]
     ]
+
+
+def with_bars(series: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], Any]:
+    """The values of ``key`` and matplotlib's ``yerr`` from their 95% intervals (a value that did
+    not vary has none: its bar is empty); ``None`` values (nothing measured) become NaN."""
+    values = [run[key] if run[key] is not None else float("nan") for run in series]
+    bounds = [
+        run.get("interval", {}).get(key, [value, value])
+        for run, value in zip(series, values, strict=True)
+    ]
+    return values, error_bars(values, bounds)
 
 
 def plot_damage(results: Mapping[str, Outcome]) -> Figure:

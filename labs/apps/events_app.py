@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import queue
 import re
 import threading
@@ -57,7 +56,7 @@ from werkzeug.exceptions import BadRequest
 
 from labs.apps import draining, stateless_app
 from labs.apps.stateless_app import session_user
-from labs.apps.web import int_setting, json_body, string_field
+from labs.apps.web import choice_setting, int_setting, json_body, string_field, text_setting
 from labs.redis_store import lazy_redis
 
 STATES = ("memory", "shared")
@@ -85,13 +84,6 @@ def sse_event(event_id: str, data: dict[str, Any]) -> bytes:
 def local_event_id(counter: Iterator[int]) -> str:
     """An id shaped like a stream id, for the modes that keep no stream (unique per instance)."""
     return f"{time.time_ns() // 1_000_000}-{next(counter)}"
-
-
-def setting(config: dict[str, Any], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = config.get(name) or os.environ.get(name) or default
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
 
 
 class MemoryHub:
@@ -214,15 +206,15 @@ def create_app(
     config = dict(config or {})
     store = redis if redis is not None else lazy_redis(timeout=STORE_TIMEOUT_SECONDS)
     app = stateless_app.create_app(instance_id, redis=store, config=config)
-    state = setting(config, "STATE", "shared", STATES)
-    via = setting(config, "EVENTS_VIA", "stream", VIAS)
+    state = choice_setting(config, "STATE", "shared", STATES)
+    via = choice_setting(config, "EVENTS_VIA", "stream", VIAS)
     mode = "memory" if state == "memory" else via
     stream_seconds = int_setting(
         app.config, "STREAM_SECONDS", DEFAULT_STREAM_SECONDS, 0, MAX_STREAM_SECONDS
     )
     retry_ms = int_setting(app.config, "RETRY_MS", DEFAULT_RETRY_MS, 0, 60_000)
     ttl = stateless_app.session_ttl(app.config)
-    prefix = str(config.get("KEY_PREFIX") or os.environ.get("KEY_PREFIX") or "")
+    prefix = text_setting(config, "KEY_PREFIX")
     hub = MemoryHub()
     ids = itertools.count(1)
     app.extensions[EXTENSION] = {"mode": mode, "stream_seconds": stream_seconds, "hub": hub}

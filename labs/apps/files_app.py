@@ -72,14 +72,13 @@ from werkzeug.exceptions import (
     LengthRequired,
     NotFound,
     RequestEntityTooLarge,
-    Unauthorized,
 )
 from werkzeug.http import parse_options_header
 
 from labs import object_store
 from labs.apps import stateless_app
-from labs.apps.stateless_app import COOKIE, MAX_SESSION_ID_CHARS, session_key
-from labs.apps.web import MAX_BODY_BYTES, error, int_setting
+from labs.apps.stateless_app import session_user
+from labs.apps.web import MAX_BODY_BYTES, choice_setting, error, int_setting, text_setting
 from labs.redis_store import lazy_redis
 
 STATES = ("memory", "shared")
@@ -244,41 +243,22 @@ def create_app(
     config = dict(config or {})
     store = redis if redis is not None else lazy_redis()
     app = stateless_app.create_app(instance_id, redis=store, config=config)
-    state = config.get("STATE") or os.environ.get("STATE") or "shared"
-    if state not in STATES:
-        raise ValueError(f"STATE must be one of {', '.join(STATES)}, got {state!r}")
+    state = choice_setting(config, "STATE", "shared", STATES)
     max_upload = int_setting(
         app.config, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_MAX_UPLOAD_BYTES
     )
-    ttl = int_setting(
-        app.config,
-        "SESSION_TTL_SECONDS",
-        stateless_app.DEFAULT_TTL_SECONDS,
-        1,
-        stateless_app.MAX_TTL_SECONDS,
-    )
+    ttl = stateless_app.session_ttl(app.config)
     files: DiskFiles | S3Files
     if state == "memory":
         files = DiskFiles()
     else:
-        prefix = str(config.get("KEY_PREFIX") or os.environ.get("KEY_PREFIX") or "").rstrip(":")
+        prefix = text_setting(config, "KEY_PREFIX").rstrip(":")
         object_store.prefixed(prefix, "files/x")  # a bad KEY_PREFIX stops the app here
-        bucket = config.get("S3_BUCKET") or os.environ.get("S3_BUCKET")
+        bucket = text_setting(config, "S3_BUCKET")
         bucket = object_store.check_bucket_name(bucket) if bucket else object_store.bucket_name()
-        endpoint = config.get("S3_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT_URL") or None
+        endpoint = text_setting(config, "S3_ENDPOINT_URL") or None
         files = S3Files(endpoint, bucket, prefix)
     app.extensions[EXTENSION] = {"state": state, "files": files, "max_upload": max_upload}
-
-    def current_user() -> str:
-        """The logged-in user (the session's TTL pushed back, as the stateless app does); 401."""
-        session_id = request.cookies.get(COOKIE, "")
-        if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
-            raise Unauthorized("not logged in")
-        key = session_key(session_id)
-        user, _ = store.pipeline().hget(key, "user").expire(key, ttl).execute()
-        if not user:
-            raise Unauthorized("not logged in (the session expired or never existed)")
-        return user
 
     def the_upload() -> FileStorage:
         """The request's one ``file`` part, its body bounded (413) and checked (400)."""
@@ -306,7 +286,7 @@ def create_app(
 
     @app.post("/files")
     def upload() -> tuple[Response, int]:
-        user = current_user()
+        user = session_user(store, ttl)
         part = the_upload()
         stored_type, name = content_type_of(part), filename_of(part)
         data = part.stream.read(max_upload + 1)

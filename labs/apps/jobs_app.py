@@ -27,7 +27,6 @@ the records), ``JOB_STATUS`` (a module with ``save_status``/``load_status``, def
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import Any
@@ -38,7 +37,7 @@ from werkzeug.exceptions import BadRequest
 
 from labs.apps import stateless_app
 from labs.apps.stateless_app import session_user
-from labs.apps.web import error, json_body
+from labs.apps.web import choice_setting, error, json_body, text_setting
 from labs.jobs.kinds import InvalidJob, check_job, run_job
 from labs.jobs.queue import JobQueue, is_job_id, new_job_id
 from labs.jobs.status import status_module
@@ -93,11 +92,9 @@ def create_app(
 ) -> Flask:
     """One instance; with ``STATE="shared"`` every instance given the same Redis sees every job."""
     config = dict(config or {})
-    state = config.get("STATE") or os.environ.get("STATE") or "shared"
-    if state not in STATES:
-        raise ValueError(f"STATE must be one of {', '.join(STATES)}, got {state!r}")
-    prefix = str(config.get("KEY_PREFIX") or os.environ.get("KEY_PREFIX") or "")
-    status = status_module(config.get("JOB_STATUS") or os.environ.get("JOB_STATUS"))
+    state = choice_setting(config, "STATE", "shared", STATES)
+    prefix = text_setting(config, "KEY_PREFIX")
+    status = status_module(text_setting(config, "JOB_STATUS") or None)
     store = redis if redis is not None else lazy_redis()
     app = stateless_app.create_app(instance_id, store, config)
     ttl = stateless_app.session_ttl(app.config)

@@ -71,7 +71,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from labs.apps import stateless_app
 from labs.apps.stateless_app import session_user
-from labs.apps.web import SKU_PATTERN, error, int_setting
+from labs.apps.web import SKU_PATTERN, choice_setting, error, int_setting, text_setting
 from labs.redis_store import get_redis
 
 STATES = ("memory", "shared")
@@ -201,16 +201,14 @@ def create_app(
     config = dict(config or {})
     store = redis if redis is not None else get_redis()
     app = stateless_app.create_app(instance_id, redis=store, config=config)
-    state = config.get("STATE") or os.environ.get("STATE") or "shared"
-    if state not in STATES:
-        raise ValueError(f"STATE must be one of {', '.join(STATES)}, got {state!r}")
+    state = choice_setting(config, "STATE", "shared", STATES)
     limit = int_setting(app.config, "RATE_LIMIT", DEFAULT_LIMIT, 1, MAX_LIMIT)
     window = int_setting(app.config, "RATE_WINDOW", DEFAULT_WINDOW_SECONDS, 1, MAX_WINDOW_SECONDS)
     read_seconds = float_setting(
         app.config, "STORE_READ_SECONDS", DEFAULT_STORE_READ_SECONDS, MAX_STORE_READ_SECONDS
     )
     ttl = stateless_app.session_ttl(app.config)
-    prefix = str(config.get("KEY_PREFIX") or os.environ.get("KEY_PREFIX") or "")
+    prefix = text_setting(config, "KEY_PREFIX")
     clock = config.get("CLOCK") or time.time
     if not callable(clock):
         raise ValueError("CLOCK must be a function returning seconds since the epoch")

@@ -124,6 +124,22 @@ def int_setting(config: Mapping[str, Any], name: str, default: int, low: int, hi
     return whole_number(name, value, low, high)
 
 
+def choice_setting(
+    config: Mapping[str, Any], name: str, default: str, choices: tuple[str, ...]
+) -> str:
+    """Setting ``name`` (the app's config, else the environment, else ``default``), one of
+    ``choices``; anything else stops the app at start-up, naming it (``STATE`` and its kin)."""
+    value = config.get(name) or os.environ.get(name) or default
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def text_setting(config: Mapping[str, Any], name: str, default: str = "") -> str:
+    """Setting ``name`` as text: the app's config, else the environment, else ``default``."""
+    return str(config.get(name) or os.environ.get(name) or default)
+
+
 def whole_number(name: str, value: Any, low: int, high: int) -> int:
     """``value`` if it is a whole number (not a bool) from ``low`` to ``high``; otherwise a
     ``ValueError`` naming ``name`` and the range (settings and experiments' arguments alike)."""

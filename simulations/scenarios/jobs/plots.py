@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulations.plotting import error_bars
+from simulations.plotting import with_bars
 
 COLORS = {"memory": "tab:red", "broker": "tab:blue"}
 LABELS = {"memory": "queue in memory", "broker": "broker"}
@@ -23,17 +23,6 @@ PANELS = (
     ("duplicated_share", "duplicated (ran twice)", 100.0, "% of jobs"),
     ("mean_redelivered_latency", "latency of redelivered jobs", 1.0, "s (mean)"),
 )
-
-
-def with_bars(series: Sequence[dict[str, Any]], key: str) -> tuple[list[float], Any]:
-    """The values of ``key`` and matplotlib's ``yerr`` from their 95% intervals (a value that did
-    not vary has none: its bar is empty); ``None`` values (nothing measured) become NaN."""
-    values = [run[key] if run[key] is not None else float("nan") for run in series]
-    bounds = [
-        run.get("interval", {}).get(key, [value, value])
-        for run, value in zip(series, values, strict=True)
-    ]
-    return values, error_bars(values, bounds)
 
 
 def draw_panel(ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]], key: str, scale: float):

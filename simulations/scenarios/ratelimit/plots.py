@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulations.plotting import error_bars
+from simulations.plotting import with_bars
 from simulations.scenarios.ratelimit.model import RateLimitResult
 
 COLORS = {"memory": "tab:red", "shared": "tab:blue"}
@@ -116,15 +116,11 @@ def plot_limit_by_instances(runs: dict[str, Sequence[dict[str, Any]]]) -> Figure
     ax.plot(counts, [n * first["limit"] for n in counts], "k--", lw=1, label="N·L")
     ax.axhline(first["limit"], color="gray", lw=1, ls=":", label="L")
     for name, series in runs.items():
-        values = [run["effective_limit"] for run in series]
-        bounds = [
-            run.get("interval", {}).get("effective_limit", [v, v])
-            for run, v in zip(series, values, strict=True)
-        ]
+        values, bars = with_bars(series, "effective_limit")
         ax.errorbar(
             [run["instances"] for run in series],
             values,
-            yerr=error_bars(values, bounds),
+            yerr=bars,
             fmt="o",
             ms=5,
             capsize=3,
