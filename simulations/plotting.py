@@ -43,6 +43,20 @@ def with_bars(series: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float
     return values, error_bars(values, bounds)
 
 
+def interval_points(
+    ax: Any, series: Sequence[Mapping[str, Any]], x: str, y: str, scale: float = 1.0, **style: Any
+) -> Any:
+    """Draw ``y`` (times ``scale``) against ``x`` for replicated runs, each point with its 95%
+    interval as an error bar; ``style`` goes to ``ax.errorbar`` (default: dots, caps)."""
+    values, bars = with_bars(series, y)
+    return ax.errorbar(
+        [run[x] for run in series],
+        [value * scale for value in values],
+        yerr=None if bars is None else [[bar * scale for bar in side] for side in bars],
+        **{"fmt": "o", "ms": 5, "capsize": 3, **style},
+    )
+
+
 def plot_damage(results: Mapping[str, Outcome]) -> Figure:
     """Sessions lost, users forced to log in again and failed requests, setup by setup."""
     names = list(results)

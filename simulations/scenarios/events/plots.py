@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from simulations.plotting import with_bars
+from simulations.plotting import interval_points
 from simulations.scenarios.events.model import BUCKET, EventsResult
 
 COLORS = {"none": "tab:red", "fixed": "tab:orange", "jitter": "tab:green"}
@@ -84,14 +84,11 @@ def plot_delivery(runs: Mapping[str, Sequence[dict[str, Any]]]) -> Figure:
     fine = [counts[0] + (counts[-1] - counts[0]) * k / 100 for k in range(101)]
     ax.plot(fine, [1 / n for n in fine], ":", color="gray", label="1/N")
     for pubsub, series in runs.items():
-        values, bars = with_bars(series, "delivered_fraction")
-        ax.errorbar(
-            [run["instances"] for run in series],
-            values,
-            yerr=bars,
-            fmt="o",
-            ms=5,
-            capsize=3,
+        interval_points(
+            ax,
+            series,
+            "instances",
+            "delivered_fraction",
             color=PUBSUB_COLORS[pubsub],
             label="pub/sub broker" if pubsub == "broker" else "each instance's own clients",
         )

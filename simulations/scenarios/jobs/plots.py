@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulations.plotting import with_bars
+from simulations.plotting import interval_points
 
 COLORS = {"memory": "tab:red", "broker": "tab:blue"}
 LABELS = {"memory": "queue in memory", "broker": "broker"}
@@ -29,15 +29,15 @@ def draw_panel(ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]], key: str,
     for queue, series in runs.items():
         if key == "mean_redelivered_latency" and queue == "memory":
             continue  # nothing is redelivered from memory
-        values, bars = with_bars(series, key)
-        ax.errorbar(
-            [run["visibility_timeout"] for run in series],
-            [value * scale for value in values],
-            yerr=None if bars is None else [[b * scale for b in side] for side in bars],
+        interval_points(
+            ax,
+            series,
+            "visibility_timeout",
+            key,
+            scale,
             fmt="o-" if queue == "broker" else "s--",
             ms=4,
             lw=1,
-            capsize=3,
             color=COLORS[queue],
             label=LABELS[queue],
         )
@@ -74,15 +74,15 @@ def plot_by_crash_rate(runs: Mapping[str, Sequence[dict[str, Any]]]) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
     for queue, key in (("memory", "lost_share"), ("broker", "redelivered_share")):
         series = runs[queue]
-        values, bars = with_bars(series, key)
-        ax.errorbar(
-            [run["crash_rate"] for run in series],
-            [100 * value for value in values],
-            yerr=None if bars is None else [[100 * b for b in side] for side in bars],
+        interval_points(
+            ax,
+            series,
+            "crash_rate",
+            key,
+            100,
             fmt="o-",
             ms=4,
             lw=1,
-            capsize=3,
             color=COLORS[queue],
             label=f"{LABELS[queue]}: {'lost' if queue == 'memory' else 'redelivered'}",
         )

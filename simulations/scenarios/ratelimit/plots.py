@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulations.plotting import with_bars
+from simulations.plotting import interval_points
 from simulations.scenarios.ratelimit.model import RateLimitResult
 
 COLORS = {"memory": "tab:red", "shared": "tab:blue"}
@@ -116,14 +116,11 @@ def plot_limit_by_instances(runs: dict[str, Sequence[dict[str, Any]]]) -> Figure
     ax.plot(counts, [n * first["limit"] for n in counts], "k--", lw=1, label="N·L")
     ax.axhline(first["limit"], color="gray", lw=1, ls=":", label="L")
     for name, series in runs.items():
-        values, bars = with_bars(series, "effective_limit")
-        ax.errorbar(
-            [run["instances"] for run in series],
-            values,
-            yerr=bars,
-            fmt="o",
-            ms=5,
-            capsize=3,
+        interval_points(
+            ax,
+            series,
+            "instances",
+            "effective_limit",
             color=COLORS.get(series[0]["state"]),
             label=name,
         )
