@@ -74,6 +74,7 @@ GIVE_UP_SECONDS = 5.0  # a call of the learner's code still running then: report
 JOB_SECONDS = 0.5  # the cluster phase's job: long enough to kill its worker in the middle
 VISIBILITY_SECONDS = "0.5"
 WAIT_SECONDS = 10.0
+COURSE_MODULES = ("labs.jobs.status", "labs.solutions.ex09_job_status")  # answers, not yours
 HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level hint)
     "module": (
         "The jobs app and its workers are separate processes, and each imports your functions "
@@ -85,6 +86,11 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
     "functions": (
         "The app and the workers call two functions: save_status(store, key, status, result) "
         "and load_status(store, key).",
+        None,
+    ),
+    "own": (
+        "The exercise is to write the two functions yourself: importing the course's module "
+        "passes nothing but the import.",
         None,
     ),
     "shared": (
@@ -356,6 +362,16 @@ def check_job_status(module_or_name: Any, *, hint: bool = False) -> CheckReport:
     missing = [f for f in ("save_status", "load_status") if not callable(getattr(copy, f, None))]
     if missing:
         report.expect(False, f"{name} has a function {missing[0]}", *HINTS["functions"])
+        return report.show()
+    borrowed = {
+        getattr(getattr(copy, f), "__module__", name) for f in ("save_status", "load_status")
+    } & set(COURSE_MODULES)
+    if borrowed and name not in COURSE_MODULES:
+        report.expect(
+            False,
+            f"{name}'s functions are the course's own, imported from {sorted(borrowed)[0]}",
+            *HINTS["own"],
+        )
         return report.show()
     if report.attempt("the check", lambda: _check_in_process(report, roles), *HINTS["shared"]):
         _check_cluster(report, name, path)

@@ -250,3 +250,15 @@ class QueueTrace:
     def of_instance(self, index: int) -> list[int]:
         """The sampled queue lengths of one instance, in time order."""
         return [row[index] for row in self.lengths]
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` (the first is the header) as aligned text columns: the first left-aligned, the
+    others right-aligned, two spaces apart: how results print themselves in a lesson."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -219,6 +219,13 @@ def test_a_record_on_local_disk_is_not_in_redis(write_module, tmp_path: Path) ->
     assert report.hint == HINTS["redis"][0]
 
 
+@pytest.mark.parametrize("module", ["labs.jobs.status", "labs.solutions.ex09_job_status"])
+def test_the_course_own_functions_imported_are_not_an_answer(write_module, module: str) -> None:
+    report = check_job_status(write_module(f"from {module} import load_status, save_status\n"))
+    assert not report.passed
+    assert report.hint == HINTS["own"][0] and module in failed(report)[0]
+
+
 def test_a_module_that_only_imports_in_the_notebook_fails_in_the_cluster(
     write_module, monkeypatch: pytest.MonkeyPatch
 ) -> None:

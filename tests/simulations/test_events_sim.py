@@ -217,3 +217,20 @@ def test_explorer_redraws_and_greys_out_the_base_without_backoff() -> None:
     explorer.controls["pubsub"].value = "memory"
     assert "through memory" in explorer.summary.value
     assert events_explorer().children
+
+
+def test_the_lesson_tables_print_per_run_means_and_intervals() -> None:
+    from simulations import delivery_by_instances, delivery_table, replicate_events, storm_table
+
+    delivery = delivery_by_instances([1, 4], replications=2, duration=5)
+    rows = delivery_table(delivery).splitlines()
+    assert rows[1].split()[0] == "1" and rows[2].split()[5] == "0.2500"  # 4 instances: 1/N
+    storms = {
+        b: replicate_events(2, backoff=b, clients=100, duration=8) for b in ("none", "jitter")
+    }
+    text = storm_table(storms)
+    for backoff, run in storms.items():
+        [row] = [line for line in text.splitlines() if line.startswith(backoff)]
+        assert row.split()[1] == f"{run['failed_attempts'] / 2:,.0f}"
+        assert f"{run['reconnect_time']:.2f} s" in row
+    assert text.endswith("per run: the mean of 2 runs (95% intervals)")

@@ -246,3 +246,18 @@ def test_explorer_shows_both_designs_and_redraws() -> None:
     assert "0 of" in explorer.summary.value and "lost in 0 crashes" in explorer.summary.value
     assert jobs_explorer().children
     assert json.dumps(both.broker.to_dict(), allow_nan=False)
+
+
+def test_the_visibility_table_prints_every_timeout_with_its_counts() -> None:
+    from simulations import jobs_by_visibility, visibility_table
+
+    runs = jobs_by_visibility([1, 30], replications=2, duration=60)
+    text = visibility_table(runs)
+    memory = runs["memory"][0]
+    assert f"{memory['lost']:,} of {memory['submitted']:,} jobs lost" in text
+    assert f"{memory['expected_lost_share']:.2%}" in text
+    rows = text.splitlines()[-2:]
+    for row, run in zip(rows, runs["broker"], strict=True):
+        cells = row.split()
+        assert cells[:2] == [f"{run['visibility_timeout']:g}", "s"]
+        assert cells[3:5] == [f"{run['redelivered']:,}", f"{run['duplicated']:,}"]

@@ -32,7 +32,7 @@ import simpy
 
 from simulations import knobs
 from simulations.engine.lifecycle import READY, Cluster, ClusterEvent, replay, sample
-from simulations.engine.metrics import ResponseStats, rounded
+from simulations.engine.metrics import ResponseStats, rounded, text_table
 from simulations.engine.sessions import (
     Outcome,
     outcome_counts,
@@ -355,13 +355,7 @@ def comparison_table(results: dict[str, CrashResult]) -> str:
         )
         for name, r in results.items()
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells))
-    return "\n".join(lines)
+    return text_table(rows)
 
 
 def compare_stores(**overrides: Any) -> dict[str, CrashResult]:

@@ -45,7 +45,7 @@ from typing import Any
 import simpy
 
 from simulations import knobs
-from simulations.engine.metrics import rounded
+from simulations.engine.metrics import rounded, text_table
 from simulations.replications import replicate
 
 PUBSUBS = ("memory", "broker")
@@ -404,3 +404,54 @@ def delivery_by_instances(
 
 def _run_dict(scenario: EventsScenario) -> dict[str, Any]:
     return EventsModel(scenario).run().to_dict()
+
+
+def delivery_table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """Lesson 09's table of :func:`delivery_by_instances`: the share of events delivered without
+    a broker (mean of the replications, 95% interval) against 1/N, and with one."""
+    rows = [("instances", "delivered, no broker", "95% interval", "1/N", "with a broker")]
+    for alone, brokered in zip(runs["memory"], runs["broker"], strict=True):
+        share = alone["delivered_fraction"]
+        low, high = alone.get("interval", {}).get("delivered_fraction", (share, share))
+        rows.append(
+            (
+                str(alone["instances"]),
+                f"{share:.4f}",
+                f"{low:.4f} to {high:.4f}",
+                f"{1 / alone['instances']:.4f}",
+                f"{brokered['delivered_fraction']:.0%}",
+            )
+        )
+    return text_table(rows)
+
+
+def storm_table(storms: dict[str, dict[str, Any]]) -> str:
+    """Lesson 09's table of a reconnect storm, one row per backoff (each from
+    :func:`replicate_events`): per run, the failed attempts and the events missed; the peak of
+    attempts per survivor per 100 ms and the time until every client is back, with their 95%
+    intervals."""
+    rows = [
+        (
+            "backoff",
+            "failed attempts",
+            "peak per survivor / 100 ms",
+            "all back after",
+            "events missed",
+        )
+    ]
+    for backoff, run in storms.items():
+        runs = run["interval"]["replications"]
+        peak_low, peak_high = run["interval"]["peak_per_instance"]
+        back_low, back_high = run["interval"]["reconnect_time"]
+        rows.append(
+            (
+                backoff,
+                f"{run['failed_attempts'] / runs:,.0f}",
+                f"{run['peak_per_instance']:.0f} ({peak_low:.0f}–{peak_high:.0f})",
+                f"{run['reconnect_time']:.2f} s ({back_low:.2f}–{back_high:.2f})",
+                f"{run['missed'] / runs:,.0f}",
+            )
+        )
+    first = next(iter(storms.values()))
+    note = f"per run: the mean of {first['interval']['replications']} runs (95% intervals)"
+    return text_table(rows) + "\n" + note

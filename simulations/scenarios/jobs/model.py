@@ -46,7 +46,7 @@ from typing import Any
 import simpy
 
 from simulations import knobs
-from simulations.engine.metrics import percentile, rounded
+from simulations.engine.metrics import percentile, rounded, text_table
 from simulations.replications import replicate
 
 QUEUES = ("memory", "broker")
@@ -524,3 +524,34 @@ def jobs_by_crash_rate(
 
 def _run_dict(scenario: JobsScenario) -> dict[str, Any]:
     return JobsModel(scenario).run().to_dict()
+
+
+def visibility_table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """Lesson 09's table of :func:`jobs_by_visibility`: the memory queues' losses (with their
+    95% interval, and what the jobs the instances held predict), then one row per visibility
+    timeout for the broker. Counts are totals over the replications; times are means."""
+    memory = runs["memory"][0]
+    replications = memory["interval"]["replications"]
+    low, high = memory["interval"]["lost_share"]
+    lines = [
+        f"memory queues, {replications} runs: {memory['lost']:,} of {memory['submitted']:,} jobs "
+        f"lost ({memory['lost_share']:.2%}, 95% interval {low:.2%} to {high:.2%}) at every V;",
+        f"  expected from the jobs the instances held when they crashed: "
+        f"{memory['expected_lost_share']:.2%}; mean latency {memory['mean_latency']:.2f} s",
+        "",
+    ]
+    header = ("broker, V", "lost", "redelivered", "ran more than once", "mean latency")
+    rows = [(*header, "redelivered jobs' latency")]
+    for run in runs["broker"]:
+        redelivered = run["mean_redelivered_latency"]
+        rows.append(
+            (
+                f"{run['visibility_timeout']:g} s",
+                f"{run['lost']:,}",
+                f"{run['redelivered']:,}",
+                f"{run['duplicated']:,}",
+                f"{run['mean_latency']:.2f} s",
+                "–" if redelivered is None else f"{redelivered:.1f} s",
+            )
+        )
+    return "\n".join(lines) + text_table(rows)
