@@ -72,6 +72,7 @@ STREAM_TTL_SECONDS = 3600  # a user's stream is deleted an hour after its last e
 QUEUE_SIZE = 1000  # a memory subscriber that falls this far behind loses the newest events
 READ_COUNT = 100  # events read at once
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+MAX_ID_PART = 2**64 - 1  # each half of a stream id is a 64-bit number: Redis refuses more
 HEARTBEAT = b": keepalive\n\n"
 EXTENSION = "events"  # app.extensions[EXTENSION]: this instance's settings and subscribers
 
@@ -226,7 +227,9 @@ def create_app(
         value = request.headers.get("Last-Event-ID")
         if value is None or value == "":
             return None
-        if not EVENT_ID.fullmatch(value):
+        if not EVENT_ID.fullmatch(value) or any(
+            int(part) > MAX_ID_PART for part in value.split("-")
+        ):
             raise BadRequest("Last-Event-ID must be an id this app sent, like 1700000000000-0")
         return value
 

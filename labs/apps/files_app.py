@@ -69,6 +69,7 @@ from redis import Redis
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import (
     BadRequest,
+    HTTPException,
     LengthRequired,
     NotFound,
     RequestEntityTooLarge,
@@ -140,8 +141,10 @@ def filename_of(upload: FileStorage) -> str:
         raise BadRequest("the file part needs a file name (was a file chosen?)")
     if len(name) > MAX_FILENAME_CHARS:
         raise BadRequest(f"the file name is longer than {MAX_FILENAME_CHARS} characters")
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
-        raise BadRequest("the file name holds control characters or is not valid text")
+    # Cc: control characters; Cs: lone surrogates; Cf: invisible format characters, such as
+    # U+202E, which shows "evil\u202egnp.exe" as "evilexe.png".
+    if any(unicodedata.category(char) in ("Cc", "Cs", "Cf") for char in name):
+        raise BadRequest("the file name holds control or invisible characters, or is not text")
     return name
 
 
@@ -276,7 +279,13 @@ def create_app(
         try:
             uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
         except RequestEntityTooLarge:
-            raise RequestEntityTooLarge(too_large) from None
+            if request.content_length is not None:  # within the size: werkzeug counted parts
+                raise BadRequest(f"send one file, in at most {MAX_FORM_PARTS} form parts") from None
+            raise RequestEntityTooLarge(f"{too_large}, in at most {MAX_FORM_PARTS} parts") from None
+        except HTTPException:
+            raise
+        except Exception:  # the client broke the framing (a malformed chunk, a cut body)
+            raise BadRequest("the body could not be read (malformed framing)") from None
         if not uploads:
             where = "a form field" if "file" in request.form else "missing"
             raise BadRequest(f"the part 'file' is {where}: send it as a file (with a filename)")

@@ -21,6 +21,7 @@ checked); this module gives them all the same manners:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import warnings
@@ -190,7 +191,7 @@ def json_body() -> dict[str, Any]:
     if nesting_depth(text) > MAX_JSON_DEPTH:
         raise BadRequest(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        body = json.loads(text, parse_constant=_no_constant)
+        body = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -202,6 +203,15 @@ def json_body() -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refused if it overflows (``1e400`` would be infinity, which
+    no JSON answer can hold)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def nesting_depth(text: str) -> int:

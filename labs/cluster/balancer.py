@@ -75,7 +75,9 @@ HOP_BY_HOP = {
     "transfer-encoding",
     "upgrade",
 }
-MAX_BODY_BYTES = 1024 * 1024
+# The largest body it passes on: room for lesson 09's uploads (1 MiB by default, plus their
+# multipart headers, and a raised MAX_UPLOAD_BYTES); the instances apply their own limits.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 # A request target the balancer passes on: printable ASCII, no space (RFC 9112 §3.2), else 400.
 TARGET = re.compile(r"[!-~]+")
 STREAM_PIECE_BYTES = 64 * 1024  # a stream is copied in pieces of at most this, as they arrive
@@ -339,6 +341,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return self._error(*refusal)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if length and len(body or b"") < length:  # the client stopped short of what it announced
+            return self._error(400, "the body is shorter than its Content-Length")
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
         if "Host" not in self.headers:  # an HTTP/1.0 client may omit it; HTTP/1.1 needs it
             headers.append(("Host", balancer.url.removeprefix("http://")))

@@ -70,7 +70,7 @@ from typing import IO, Any
 
 from labs import object_store
 from labs.apps import app_module
-from labs.cluster.balancer import RETRY, ROUTE_COOKIE, LoadBalancer
+from labs.cluster.balancer import MAX_BODY_BYTES, RETRY, ROUTE_COOKIE, LoadBalancer
 from labs.cluster.workers import WorkerPool
 from labs.jobs.queue import JobQueue
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
@@ -244,6 +244,7 @@ def nginx_config(
         "",
         "    server {",
         f"        listen {HOST}:{listen_port};",
+        f"        client_max_body_size {MAX_BODY_BYTES // 2**20}m;  # as the Python balancer",
         "        location / {",
         f"            proxy_pass http://{target};",
         f"            proxy_next_upstream {NGINX_NEXT_UPSTREAM[retry]};  # {_RETRY_NOTE[retry]}",

@@ -486,3 +486,25 @@ def test_a_client_leaving_a_stream_closes_it_at_the_instance(streams) -> None:
         response.close()  # the client goes away
         assert streams["server"].gone.wait(2)  # the instance's next writes fail: it stops
     assert balancer.marked_down == {}
+
+
+def test_a_body_larger_than_a_mebibyte_passes_and_a_short_one_is_a_400(echo_servers) -> None:
+    import socket
+
+    with LoadBalancer(echo_servers, health_interval=None) as balancer:
+        big = b"x" * (1024 * 1024 + 64 * 1024)  # an upload of 1 MiB with its multipart headers
+        answer = requests.post(balancer.url + "/files", data=big, timeout=10)
+        assert answer.status_code == 201 and len(answer.json()["body"]) == len(big)
+        host, port = balancer.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as client:
+            client.sendall(
+                b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 181\r\n\r\n" + b"y" * 50
+            )
+            client.shutdown(socket.SHUT_WR)  # announced 181 bytes, sent 50
+            reply = b""
+            while piece := client.recv(4096):  # the balancer closes after its answer
+                reply += piece
+        reply_text = reply.decode()
+        served = dict(balancer.served)
+    assert reply_text.startswith("HTTP/1.0 400") and "shorter than its Content-Length" in reply_text
+    assert sum(served.values()) == 1  # the short body never reached an instance

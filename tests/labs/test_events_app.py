@@ -193,7 +193,11 @@ def test_pubsub_keeps_nothing_for_a_client_that_was_away(make_app) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["abc", "1-", "-1", "1-2-3", "1 -2", "1" * 21 + "-0", "$", "0x1-0", "１-1"]
+    "value",
+    [
+        *["abc", "1-", "-1", "1-2-3", "1 -2", "1" * 21 + "-0", "$", "0x1-0", "１-1"],
+        *[f"{2**64}-0", f"0-{2**64}", "99999999999999999999-0"],  # past Redis's 64-bit halves
+    ],
 )
 @pytest.mark.parametrize("mode", MODES)
 def test_a_malformed_last_event_id_is_a_400(make_app, mode, value) -> None:

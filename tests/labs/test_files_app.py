@@ -609,3 +609,48 @@ def test_settings_come_from_the_environment_too(
     client = logged_in(app)
     assert upload(client, data=b"0123456789").status_code == 201
     assert_error(upload(client, data=b"0123456789!"), 413)
+
+
+class InvalidChunkSize(Exception):
+    """What gunicorn raises from a malformed chunk: a plain Exception, not an OSError."""
+
+
+class BrokenFraming(io.RawIOBase):
+    """A request body whose framing breaks while it is read (gunicorn: a malformed chunk)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:
+        raise InvalidChunkSize("Invalid chunk size: b'zz'")
+
+
+def test_a_body_whose_framing_breaks_is_a_400_not_a_500(make_app: Callable[..., Flask]) -> None:
+    client = logged_in(make_app("A", "memory"))
+    answer = client.open(
+        "/files",
+        method="POST",
+        environ_overrides={
+            "wsgi.input": io.BufferedReader(BrokenFraming()),
+            "wsgi.input_terminated": True,
+            "CONTENT_TYPE": "multipart/form-data; boundary=b",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+        },
+    )
+    assert "malformed framing" in assert_error(answer, 400)
+
+
+def test_too_many_form_parts_is_a_400_that_says_so(make_app: Callable[..., Flask]) -> None:
+    client = logged_in(make_app("A", "memory"))
+    fields = {f"field{i}": "x" for i in range(files_app.MAX_FORM_PARTS)}
+    answer = client.post("/files", data={**fields, "file": (io.BytesIO(b"1"), "a.txt")})
+    assert f"in at most {files_app.MAX_FORM_PARTS} form parts" in assert_error(answer, 400)
+
+
+@pytest.mark.parametrize("name", ["evil\u202egnp.exe", "a\u2066b.txt", "zero\u200dwidth.txt"])
+def test_invisible_format_characters_in_a_file_name_are_a_400(
+    make_app: Callable[..., Flask], name: str
+) -> None:
+    client = logged_in(make_app("A", "memory"))
+    answer = client.post("/files", data={"file": (io.BytesIO(b"x"), name)})
+    assert "invisible" in assert_error(answer, 400)

@@ -64,8 +64,14 @@ def test_a_lone_surrogate_in_a_password_is_a_400(name: str, username: str) -> No
 @pytest.mark.parametrize("name", APPS)
 @pytest.mark.parametrize(
     "body",
-    ['{"username": NaN, "password": "x"}', b'{"username": "\xff"}', '{"a": Infinity}'],
-    ids=["nan", "not-utf8", "infinity"],
+    [
+        '{"username": NaN, "password": "x"}',
+        b'{"username": "\xff"}',
+        '{"a": Infinity}',
+        '{"username": "alice", "password": "x", "n": 1e400}',
+        '{"a": -1e400}',
+    ],
+    ids=["nan", "not-utf8", "infinity", "overflow", "negative-overflow"],
 )
 def test_what_is_not_json_text_is_a_400(name: str, body: str | bytes) -> None:
     app, _ = make(name)
