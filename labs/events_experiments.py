@@ -29,7 +29,7 @@ from fractions import Fraction
 import requests
 
 from labs.apps.events_app import STATES, VIAS
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.apps.web import whole_number
 from labs.cluster import ProcessCluster
 from labs.sse import EventSource
@@ -82,7 +82,7 @@ def _login(url: str) -> requests.Session:
     session = requests.Session()
     answer = session.post(
         url + "/login",
-        json={"username": USER, "password": demo_password(USER)},
+        json=login_body(USER),
         timeout=TIMEOUT_SECONDS,
     )
     if answer.status_code != 200:

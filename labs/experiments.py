@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from requests import RequestException, Session
 
-from labs.apps.users import demo_password, load_test_users
+from labs.apps.users import load_test_users, login_body
 from labs.cluster import ProcessCluster
 
 TIMEOUT_SECONDS = 10
@@ -202,7 +202,7 @@ def _login(url: str, name: str) -> _User:
     session = Session()
     response = session.post(
         url + "/login",
-        json={"username": name, "password": demo_password(name)},
+        json=login_body(name),
         timeout=TIMEOUT_SECONDS,
     )
     if response.status_code != 200:

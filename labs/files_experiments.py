@@ -27,7 +27,7 @@ from typing import Any
 import requests as requests_lib
 
 from labs.apps.files_app import STATES, UPLOAD_DIR_PREFIX
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.cluster import ProcessCluster
 
 USER = "alice"
@@ -104,7 +104,7 @@ def files_across_instances(state: str = "memory", restart: str = "graceful") -> 
         a, b = cluster.instance_urls
         session = requests_lib.Session()  # the browser: its cookie goes to either instance
         try:
-            login = {"username": USER, "password": demo_password(USER)}
+            login = login_body(USER)
             answer = session.post(cluster.url + "/login", json=login, timeout=TIMEOUT)
             answer.raise_for_status()
             files = {"file": (FILENAME, CONTENT, "text/plain")}

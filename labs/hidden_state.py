@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from requests import RequestException, Session
 
 from labs.apps.race_app import MAX_IO_WAIT_SECONDS, STATES
-from labs.apps.users import PASSWORD_HASHES, demo_password
+from labs.apps.users import PASSWORD_HASHES, login_body
 from labs.apps.web import whole_number
 from labs.cluster import ProcessCluster
 
@@ -174,7 +174,7 @@ def _race(url: str, users: list[str], requests_per_user: int) -> tuple[dict, int
 
     try:
         for user, session in sessions.items():
-            body = {"username": user, "password": demo_password(user)}
+            body = login_body(user)
             login = session.post(url + "/login", json=body, timeout=TIMEOUT_SECONDS)
             if login.status_code != 200:
                 raise RaceExperimentError(f"{user} could not log in: {login.status_code}")

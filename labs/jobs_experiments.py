@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.cluster import ProcessCluster
 from labs.jobs.queue import JobQueue
 from labs.redis_store import connect
@@ -49,9 +49,7 @@ def _submit(session: requests.Session, base: str, seconds: float) -> tuple[int, 
 
 def _login(base: str) -> requests.Session:
     session = requests.Session()
-    answer = session.post(
-        base + "/login", json={"username": USER, "password": demo_password(USER)}, timeout=5
-    )
+    answer = session.post(base + "/login", json=login_body(USER), timeout=5)
     if answer.status_code != 200:
         raise JobsExperimentError(f"login refused: {answer.status_code} {answer.text[:200]}")
     return session

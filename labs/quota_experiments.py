@@ -34,7 +34,7 @@ from typing import Any
 import requests as requests_lib
 
 from labs.apps.quota_app import CATALOG, DEFAULT_STORE_READ_SECONDS, STATES, HeldClock
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.apps.web import whole_number
 from labs.cluster import LocalCluster, ProcessCluster
 from labs.redis_store import connect, get_redis
@@ -66,9 +66,7 @@ class _Run:
             config={"STATE": state, "KEY_PREFIX": self.prefix, **config},
         )
         self.client = self.cluster.client()
-        answer = self.client.post(
-            "/login", json={"username": USER, "password": demo_password(USER)}
-        )
+        answer = self.client.post("/login", json=login_body(USER))
         if answer.status_code != 200:  # pragma: no cover - the demo user always logs in
             raise RuntimeError(f"login failed: {answer.status_code}")
         self.cluster.reset_counts()
@@ -170,7 +168,7 @@ def quota_through_processes(
         }
         with ProcessCluster("quota", instances=instances, balancer="python", env=env) as cluster:
             session = requests_lib.Session()
-            login = {"username": USER, "password": demo_password(USER)}
+            login = login_body(USER)
             session.post(cluster.url + "/login", json=login, timeout=10)
             started = time.time()
             answers = [session.get(cluster.url + "/quota", timeout=10) for _ in range(requests)]

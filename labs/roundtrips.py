@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from labs.apps import stateful_app, stateless_app
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.apps.web import whole_number
 from labs.cluster.proxy import TcpProxy, check_delay
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
@@ -154,7 +154,7 @@ def compare_requests(
             apps[f"stateless-{number}"] = stateless_app.create_app("R", redis=store, config=config)
         clients = {name: app.test_client() for name, app in apps.items()}
         for name, client in clients.items():
-            answer = client.post("/login", json={"username": user, "password": demo_password(user)})
+            answer = client.post("/login", json=login_body(user))
             if answer.status_code != 200:
                 raise RoundTripError(f"{name}: login failed with {answer.status_code}")
             stack.callback(client.post, "/logout")  # the store forgets the session afterwards

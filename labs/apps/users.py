@@ -83,6 +83,11 @@ PASSWORD_HASHES: dict[str, str] = {
 _DUMMY_HASH = PASSWORD_HASHES["alice"]
 
 
+def login_body(username: str) -> dict[str, str]:
+    """The JSON body of ``POST /login`` for demo user ``username``."""
+    return {"username": username, "password": demo_password(username)}
+
+
 def demo_password(username: str) -> str:
     """The documented demo password for ``username`` (tests and notebooks use it)."""
     known = {

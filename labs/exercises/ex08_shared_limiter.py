@@ -46,7 +46,7 @@ from typing import Any
 import fakeredis
 
 from labs.apps import quota_app
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.checking import CheckReport, is_number
 from labs.cluster import LocalCluster
 from labs.interleaving import Interleaving
@@ -265,7 +265,7 @@ def _config(limit: int, clock: Callable[[], float] | None = None) -> dict[str, A
 
 
 def _log_in(client: Any, user: str = USER) -> None:
-    answer = client.post("/login", json={"username": user, "password": demo_password(user)})
+    answer = client.post("/login", json=login_body(user))
     if answer.status_code != 200:  # pragma: no cover - the demo users always log in
         raise RuntimeError(f"login failed: {answer.status_code}")
 

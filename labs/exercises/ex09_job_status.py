@@ -38,7 +38,7 @@ from typing import Any
 import fakeredis
 import requests
 
-from labs.apps.users import demo_password
+from labs.apps.users import login_body
 from labs.checking import CheckReport
 from labs.cluster import ClusterError, ProcessCluster
 from labs.cluster.workers import WorkerError
@@ -303,7 +303,7 @@ def _check_cluster(report: CheckReport, name: str, path: str) -> None:
             session = requests.Session()
             session.post(
                 a + "/login",
-                json={"username": "alice", "password": demo_password("alice")},
+                json=login_body("alice"),
                 timeout=5,
             )
             answer = session.post(
