@@ -17,7 +17,9 @@ config=None) -> Flask``.
 * ``jobs_app``: background jobs in a queue and a thread of the instance ("memory"), or in a
   Redis Streams queue that separate worker processes serve ("shared") (lesson 09);
 * ``events_app``: a server-sent event stream per user, fanned out inside the instance
-  ("memory") or through Redis ("shared") (lesson 09).
+  ("memory") or through Redis ("shared") (lesson 09);
+* ``payments_app``: payments in three recorded steps, with or without an ``Idempotency-Key``
+  (``IDEMPOTENCY`` "on" or "off") (lesson 10).
 
 What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
 ``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
@@ -38,6 +40,7 @@ APPS: dict[str, str] = {
     "files": "labs.apps.files_app",
     "jobs": "labs.apps.jobs_app",
     "events": "labs.apps.events_app",
+    "payments": "labs.apps.payments_app",
 }
 
 

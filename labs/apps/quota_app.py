@@ -71,7 +71,14 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from labs.apps import stateless_app
 from labs.apps.stateless_app import session_user
-from labs.apps.web import SKU_PATTERN, choice_setting, error, int_setting, text_setting
+from labs.apps.web import (
+    SKU_PATTERN,
+    choice_setting,
+    error,
+    float_setting,
+    int_setting,
+    text_setting,
+)
 from labs.redis_store import get_redis
 
 STATES = ("memory", "shared")
@@ -177,21 +184,6 @@ def load_limiter(spec: Any) -> Limiter:
     if not callable(hit):
         raise ValueError(f"LIMITER must name a module with a function hit(), got {spec!r}")
     return hit
-
-
-def float_setting(config: dict[str, Any], name: str, default: float, high: float) -> float:
-    """Setting ``name`` (config, else environment, else ``default``) as seconds from 0 to
-    ``high``; anything else stops the app at start-up, naming it."""
-    value = config.get(name)
-    if value is None:
-        value = os.environ.get(name) or default
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not 0 <= seconds <= high:
-        raise ValueError(f"{name} must be a number of seconds from 0 to {high:g}, got {value!r}")
-    return seconds
 
 
 def create_app(

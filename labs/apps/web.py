@@ -141,6 +141,21 @@ def text_setting(config: Mapping[str, Any], name: str, default: str = "") -> str
     return str(config.get(name) or os.environ.get(name) or default)
 
 
+def float_setting(config: Mapping[str, Any], name: str, default: float, high: float) -> float:
+    """Setting ``name`` (config, else environment, else ``default``) as seconds from 0 to
+    ``high``; anything else stops the app at start-up, naming it."""
+    value = config.get(name)
+    if value is None:
+        value = os.environ.get(name) or default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 <= seconds <= high:
+        raise ValueError(f"{name} must be a number of seconds from 0 to {high:g}, got {value!r}")
+    return seconds
+
+
 def whole_number(name: str, value: Any, low: int, high: int) -> int:
     """``value`` if it is a whole number (not a bool) from ``low`` to ``high``; otherwise a
     ``ValueError`` naming ``name`` and the range (settings and experiments' arguments alike)."""

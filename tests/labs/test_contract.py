@@ -24,6 +24,7 @@ from labs.apps import (
     events_app,
     files_app,
     jobs_app,
+    payments_app,
     quota_app,
     stateful_app,
     stateless_app,
@@ -36,6 +37,7 @@ APPS.append(pytest.param(quota_app, id="quota"))  # lesson 08: the stateless app
 APPS.append(pytest.param(files_app, id="files"))  # lesson 09: the stateless app plus /files
 APPS.append(pytest.param(events_app, id="events"))  # lesson 09: the stateless app plus /events
 APPS.append(pytest.param(jobs_app, id="jobs"))  # lesson 09: the stateless app plus /jobs
+APPS.append(pytest.param(payments_app, id="payments"))  # lesson 10: plus /payments
 FUZZ = settings(
     max_examples=100,
     deadline=None,

@@ -1,0 +1,187 @@
+"""Lesson 10's payments app: charges in three recorded steps; with IDEMPOTENCY "on" a key makes
+retries, replays and concurrent duplicates one charge, a lapsed lease is resumed without charging
+again, and bad input charges nothing. Fakeredis, or the real server of ``REDIS_URL``."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import redis
+from lab_stores import SECRETS, fresh_store
+
+from labs.apps import payments_app
+from labs.apps.users import login_body
+
+PREFIX = "test-pay:"
+PAY = {"amount_cents": 1250, "currency": "EUR"}
+
+
+@pytest.fixture
+def store() -> redis.Redis:
+    return fresh_store()
+
+
+def app(store: redis.Redis, instance: str = "A", **config):
+    settings = {**SECRETS, "KEY_PREFIX": PREFIX, **config}
+    return payments_app.create_app(instance, redis=store, config=settings)
+
+
+def client_of(flask_app, user: str = "alice"):
+    client = flask_app.test_client()
+    assert client.post("/login", json=login_body(user)).status_code == 200
+    return client
+
+
+def pay(client, key: str | None = "key-1", body: dict | None = None):
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    return client.post("/payments", json=PAY if body is None else body, headers=headers)
+
+
+def charges(client) -> list[dict]:
+    return client.get("/payments").get_json()["payments"]
+
+
+def test_a_payment_is_201_and_listed_once(store: redis.Redis) -> None:
+    client = client_of(app(store))
+    answer = pay(client)
+    assert answer.status_code == 201 and "Idempotent-Replayed" not in answer.headers
+    body = answer.get_json()
+    assert body == {**PAY, "payment_id": body["payment_id"], "status": "confirmed"}
+    assert [c["payment_id"] for c in charges(client)] == [body["payment_id"]]
+
+
+def test_the_same_key_and_body_replay_the_stored_answer(store: redis.Redis) -> None:
+    a, b = client_of(app(store, "A")), client_of(app(store, "B"))
+    first = pay(a)
+    again = pay(b)  # another instance, same user and key
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+    assert len(charges(a)) == 1
+
+
+def test_the_same_key_with_another_body_is_422_and_charges_nothing(store: redis.Redis) -> None:
+    client = client_of(app(store))
+    pay(client)
+    answer = pay(client, body={"amount_cents": 999, "currency": "EUR"})
+    assert answer.status_code == 422 and "another body" in answer.get_json()["error"]
+    assert len(charges(client)) == 1
+
+
+def test_the_same_key_while_its_lease_is_held_is_409(store: redis.Redis) -> None:
+    client = client_of(app(store))
+    store.set(f"{PREFIX}idem-lease:alice:" + hash_of("busy"), "someone", px=10_000)
+    answer = pay(client, key="busy")
+    assert answer.status_code == 409 and "in progress" in answer.get_json()["error"]
+    assert charges(client) == []
+
+
+def hash_of(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def test_a_lapsed_lease_is_resumed_from_its_step_without_a_second_charge(
+    store: redis.Redis,
+) -> None:
+    client = client_of(app(store))
+    # What a holder that died right after the charge leaves: the record at "charged", the
+    # charge made, and no lease (it lapsed).
+    record = f"{PREFIX}idem:alice:{hash_of('died')}"
+    fp = payments_app.fingerprint(PAY)
+    store.hset(
+        record, mapping={"fp": fp, "state": "running", "step": "charged", "payment_id": "pay_dead"}
+    )
+    charge = {"payment_id": "pay_dead", **PAY, "instance": "X"}
+    store.rpush(f"{PREFIX}payments:alice", json.dumps(charge))
+    answer = pay(client, key="died")
+    assert answer.status_code == 201 and answer.get_json()["payment_id"] == "pay_dead"
+    assert [c["payment_id"] for c in charges(client)] == ["pay_dead"]  # not charged again
+    assert store.hget(record, "state") == "done" and store.hget(record, "step") == "confirmed"
+
+
+def test_keys_are_scoped_per_user_and_expire_within_a_day(store: redis.Redis) -> None:
+    alice, bob = client_of(app(store), "alice"), client_of(app(store), "bob")
+    first, second = pay(alice, key="shared-key"), pay(bob, key="shared-key")
+    assert first.get_json()["payment_id"] != second.get_json()["payment_id"]
+    assert "Idempotent-Replayed" not in second.headers
+    assert len(charges(alice)) == len(charges(bob)) == 1
+    for key in store.keys(f"{PREFIX}idem:*"):
+        assert 0 < store.ttl(key) <= 24 * 3600
+
+
+def test_concurrent_duplicates_on_three_instances_are_one_charge(store: redis.Redis) -> None:
+    apps = [app(store, name) for name in "ABC"]
+    clients = [client_of(flask_app) for flask_app in apps for _ in range(3)]
+    barrier = threading.Barrier(len(clients))
+    answers: list[int] = []
+
+    def duplicate(client) -> None:
+        barrier.wait(timeout=5)
+        answers.append(pay(client, key="same-payment").status_code)
+
+    threads = [threading.Thread(target=duplicate, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(charges(clients[0])) == 1
+    assert set(answers) <= {201, 409} and 201 in answers
+
+
+def test_without_keys_every_retry_charges_again(store: redis.Redis) -> None:
+    client = client_of(app(store, IDEMPOTENCY="off"))
+    for _ in range(3):
+        assert pay(client, key=None).status_code == 201
+    assert len(charges(client)) == 3
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        (None, PAY),
+        ("", PAY),
+        ("x" * 256, PAY),
+        ("has space", PAY),
+        ("tab\there", PAY),
+        ("k", {"amount_cents": 0, "currency": "EUR"}),
+        ("k", {"amount_cents": -5, "currency": "EUR"}),
+        ("k", {"amount_cents": 12.5, "currency": "EUR"}),
+        ("k", {"amount_cents": True, "currency": "EUR"}),
+        ("k", {"amount_cents": "100", "currency": "EUR"}),
+        ("k", {"amount_cents": payments_app.MAX_AMOUNT_CENTS + 1, "currency": "EUR"}),
+        ("k", {"amount_cents": 100, "currency": "eur"}),
+        ("k", {"amount_cents": 100}),
+        ("k", {"amount_cents": 100, "currency": "EUR", "to": "mallory"}),
+    ],
+)
+def test_bad_input_is_a_400_and_charges_or_saves_nothing(
+    store: redis.Redis, key: str | None, body: dict
+) -> None:
+    client = client_of(app(store))
+    answer = pay(client, key=key, body=body)
+    assert answer.status_code == 400 and "error" in answer.get_json()
+    assert charges(client) == [] and store.keys(f"{PREFIX}idem*") == []
+    good = pay(client, key="k")  # a refused request leaves the key free for the real one
+    assert good.status_code == 201 and "Idempotent-Replayed" not in good.headers
+
+
+def test_payments_need_a_login(store: redis.Redis) -> None:
+    client = app(store).test_client()
+    assert pay(client).status_code == 401
+    assert client.get("/payments").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"IDEMPOTENCY": "maybe"}, "IDEMPOTENCY must be one of"),
+        ({"STEP_DELAY": 11}, "STEP_DELAY"),
+        ({"LEASE_SECONDS": 0}, "LEASE_SECONDS"),
+    ],
+)
+def test_bad_settings_stop_the_app(store: redis.Redis, config: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        app(store, **config)
