@@ -23,6 +23,8 @@ What it starts, and stops again even after an error (no process, port or file le
   (COURSE_DESIGN §7b). ``retry`` says which requests either balancer sends to another instance
   after one failed with them in hands (nginx's ``proxy_next_upstream``; see
   :mod:`labs.cluster.balancer`): by default, as nginx does, only idempotent ones.
+  ``upstream_timeout`` is how long either balancer waits for an instance's answer (nginx's
+  ``proxy_read_timeout``) before it counts as failed (lesson 10: a slow answer, retried).
 
 ``request_delay`` makes every instance wait that many seconds before handling a request (not
 ``/healthz``, ``/readyz`` or ``/login``): a slow handler, so that a kill under load is sure to
@@ -186,6 +188,7 @@ def nginx_config(
     policy: str,
     workdir: str,
     retry: str = "idempotent",
+    upstream_timeout: float = 30.0,
 ) -> str:
     """The nginx configuration for ``instances`` (``[(id, port), ...]``) behind one port.
 
@@ -249,6 +252,7 @@ def nginx_config(
         f"            proxy_pass http://{target};",
         f"            proxy_next_upstream {NGINX_NEXT_UPSTREAM[retry]};  # {_RETRY_NOTE[retry]}",
         "            proxy_connect_timeout 1s;",
+        f"            proxy_read_timeout {round(upstream_timeout * 1000)}ms;  # then: a timeout",
         "            proxy_set_header Host $http_host;",
         "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         *cookie,
@@ -380,6 +384,7 @@ class ProcessCluster:
         env: dict[str, str] | None = None,
         s3: bool = False,
         workers: int = 0,
+        upstream_timeout: float = 30.0,
     ) -> None:
         if not 1 <= instances <= len(INSTANCE_IDS):
             raise ValueError(f"instances must be from 1 to {len(INSTANCE_IDS)}")
@@ -391,6 +396,10 @@ class ProcessCluster:
             raise ValueError(f"worker_class must be one of {WORKER_CLASSES}")
         if retry not in RETRY:
             raise ValueError(f"retry must be one of {RETRY}, not {retry!r}")
+        if not 0.1 <= upstream_timeout <= 300:
+            raise ValueError(
+                f"upstream_timeout must be from 0.1 to 300 s, not {upstream_timeout!r}"
+            )
         if not 0 <= request_delay <= MAX_REQUEST_DELAY:
             raise ValueError(
                 f"request_delay must be from 0 to {MAX_REQUEST_DELAY:g} s, not {request_delay!r}"
@@ -404,6 +413,7 @@ class ProcessCluster:
         self.worker_class = worker_class
         self.retry = retry
         self.request_delay = float(request_delay)
+        self.upstream_timeout = float(upstream_timeout)
         self.drain_seconds = drain_seconds
         self.start_timeout = start_timeout
         self._nginx = nginx
@@ -695,7 +705,11 @@ class ProcessCluster:
         backends = [(instance.id, instance.url) for instance in self._instances]
         if self.balancer_kind == "python":
             balancer = LoadBalancer(
-                backends, self.policy, down_seconds=FAIL_TIMEOUT_SECONDS, retry=self.retry
+                backends,
+                self.policy,
+                down_seconds=FAIL_TIMEOUT_SECONDS,
+                retry=self.retry,
+                timeout=self.upstream_timeout,
             )
             self._resources.balancer = balancer.start()
             self._balancer_port = int(balancer.url.rsplit(":", 1)[1])
@@ -704,7 +718,9 @@ class ProcessCluster:
             port = free_port()
             config = Path(workdir) / "nginx.conf"
             members = [(instance.id, instance.port) for instance in self._instances]
-            config.write_text(nginx_config(members, port, self.policy, workdir, self.retry))
+            config.write_text(
+                nginx_config(members, port, self.policy, workdir, self.retry, self.upstream_timeout)
+            )
             log = open(Path(workdir) / "nginx-stderr.log", "ab")  # noqa: SIM115 - see release
             self._resources.logs.append(log)
             command = [str(self._nginx), "-p", workdir, "-c", str(config)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import redis
@@ -13,6 +14,7 @@ from lab_stores import SECRETS, fresh_store
 
 from labs.apps import payments_app
 from labs.apps.users import login_body
+from labs.cluster.process import find_nginx
 
 PREFIX = "test-pay:"
 PAY = {"amount_cents": 1250, "currency": "EUR"}
@@ -185,3 +187,59 @@ def test_payments_need_a_login(store: redis.Redis) -> None:
 def test_bad_settings_stop_the_app(store: redis.Redis, config: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         app(store, **config)
+
+
+# --- the double charge, for real: a balancer that resends a timed-out POST ----------------------
+
+
+@pytest.mark.parametrize(("retry", "charged"), [("idempotent", 1), ("all", 2)])
+def test_a_balancer_that_resends_a_timed_out_post_charges_twice(retry: str, charged: int) -> None:
+    import requests
+
+    from labs.cluster import ProcessCluster
+
+    env = {"IDEMPOTENCY": "off", "ANSWER_DELAY": "1.0"}  # the charge commits, the answer is slow
+    with ProcessCluster(
+        "payments", instances=2, balancer="python", retry=retry, upstream_timeout=0.4, env=env
+    ) as cluster:
+        session = requests.Session()
+        session.post(cluster.url + "/login", json=login_body("alice"), timeout=5)
+        answer = session.post(cluster.url + "/payments", json=PAY, timeout=10)
+        assert answer.status_code == 502  # every instance it tried timed out
+        listed = session.get(cluster.instance_urls[0] + "/payments", timeout=5).json()["payments"]
+        assert len(listed) == charged
+        assert cluster.balancer.retried["POST"] == charged - 1
+
+
+def test_nginx_resends_a_post_only_when_told_non_idempotent(tmp_path) -> None:
+    from labs.cluster.process import nginx_config
+
+    members = [("A", 9001), ("B", 9002)]
+    default = nginx_config(members, 9000, "round_robin", str(tmp_path), "idempotent", 0.4)
+    told = nginx_config(members, 9000, "round_robin", str(tmp_path), "all", 0.4)
+    assert "proxy_next_upstream error timeout;" in default
+    assert "proxy_next_upstream error timeout non_idempotent;" in told
+    assert "proxy_read_timeout 400ms;" in default
+
+
+@pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (apt-get install nginx)")
+@pytest.mark.parametrize(("retry", "charged"), [("idempotent", 1), ("all", 2)])
+def test_real_nginx_resends_a_timed_out_post_only_with_non_idempotent(
+    retry: str, charged: int
+) -> None:
+    import requests
+
+    from labs.cluster import ProcessCluster
+
+    env = {"IDEMPOTENCY": "off", "ANSWER_DELAY": "1.0"}
+    with ProcessCluster(
+        "payments", instances=2, balancer="nginx", retry=retry, upstream_timeout=0.4, env=env
+    ) as cluster:
+        session = requests.Session()
+        session.post(cluster.url + "/login", json=login_body("alice"), timeout=5)
+        answer = session.post(cluster.url + "/payments", json=PAY, timeout=10)
+        assert answer.status_code in (502, 504)
+        time.sleep(1.2)  # let the slow answers finish: the charges were made before them
+        # Straight to an instance: nginx leaves out, for a while, the instances that timed out.
+        listed = session.get(cluster.instance_urls[0] + "/payments", timeout=5).json()["payments"]
+        assert len(listed) == charged

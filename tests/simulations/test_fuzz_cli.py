@@ -46,6 +46,7 @@ SMALL = {
     "jwt": ["--users", "30", "--duration", "300"],
     "jobs": ["--duration", "60"],
     "events": ["--clients", "100", "--duration", "10"],
+    "retries": ["--duration", "10"],
 }
 SECONDS_PER_EXAMPLE = 30
 NOT_NUMBERS = [

@@ -99,6 +99,7 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
         "ratelimit",
         "jobs",
         "events",
+        "retries",
     ]
     assert balance_explorer(requests=200).children  # a displayable widget
 
