@@ -1,0 +1,230 @@
+"""Lesson 10's payments experiments: retries that charge twice, then keys that make it impossible.
+
+Each function starts a real cluster of ``labs/apps/payments_app.py`` (gunicorn instances behind
+the readable balancer), plays one story with clients that record every attempt
+(:class:`labs.history.History`), stops everything, and returns the history checked against the
+charges the service lists::
+
+    run = retried_payments(keys=False)   # a slow answer, a client that retries: double charges
+    print(run.verdict())
+    run = retried_payments(keys=True)    # the same clients with an Idempotency-Key: one each
+    run = duplicates_under_a_kill()      # 9 concurrent duplicates on 3 instances, one killed
+    run = resume_after_a_kill()          # killed between charge and confirm, resumed elsewhere
+
+What the clients see depends on timing (which attempt timed out, which got a 409), so the
+verdicts say what the checker found, which does not: the number of charges per intent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import requests
+
+from labs.apps.users import login_body
+from labs.cluster import ProcessCluster
+from labs.history import Attempt, History, Intent, Verdict, check
+from labs.redis_store import connect
+
+USER = "alice"
+CLIENT_TIMEOUT = 0.5  # seconds a client waits for an answer before it retries
+ANSWER_DELAY = 1.0  # the payments app answers this long after the charge: past the timeout
+MAX_ATTEMPTS = 6
+WAIT_SECONDS = 15.0  # every wait in here is bounded by this
+
+
+class PaymentsExperimentError(RuntimeError):
+    """The experiment could not run as designed (a login refused, an answer that never came)."""
+
+
+def _session(base: str) -> requests.Session:
+    session = requests.Session()
+    answer = session.post(base + "/login", json=login_body(USER), timeout=5)
+    if answer.status_code != 200:
+        raise PaymentsExperimentError(f"login refused: {answer.status_code} {answer.text[:200]}")
+    return session
+
+
+def attempt_payment(
+    session: requests.Session, base: str, intent: Intent, timeout: float
+) -> Attempt:
+    """One ``POST /payments`` for ``intent``: its answer, or why there was none."""
+    headers = {"Idempotency-Key": intent.key} if intent.key else {}
+    body = {"amount_cents": intent.amount_cents, "currency": intent.currency}
+    try:
+        answer = session.post(base + "/payments", json=body, headers=headers, timeout=timeout)
+    except requests.Timeout:
+        return Attempt(None, error="timeout")
+    except requests.ConnectionError:
+        return Attempt(None, error="connection failed")
+    try:
+        content = answer.json()
+    except ValueError:
+        content = answer.text[:200]
+    return Attempt(
+        answer.status_code,
+        content,
+        replayed=answer.headers.get("Idempotent-Replayed") == "true",
+        instance=answer.headers.get("X-Instance", ""),
+    )
+
+
+def pay_until_acknowledged(
+    history: History,
+    session: requests.Session,
+    bases: list[str],
+    intent: Intent,
+    timeout: float = CLIENT_TIMEOUT,
+    pause: float = 0.1,
+) -> None:
+    """What a careful client does: try, and on a timeout, a broken connection, a 409 or a 5xx,
+    try again (on the next of ``bases``), up to ``MAX_ATTEMPTS`` times, waiting three times
+    longer for each answer than for the one before; every attempt recorded."""
+    for number in range(MAX_ATTEMPTS):
+        wait = timeout * 3**number
+        attempt = attempt_payment(session, bases[number % len(bases)], intent, wait)
+        history.record(intent, attempt)
+        if attempt.status is not None and attempt.status < 500 and attempt.status != 409:
+            return
+        time.sleep(pause)
+
+
+@dataclass(frozen=True)
+class PaymentsRun:
+    """One experiment: its story, the checker's verdict, and what the clients saw."""
+
+    story: str
+    keys: bool
+    verdict: Verdict
+    history: History
+
+    def statuses(self) -> list[list[str]]:
+        """Per intent, what each attempt got: ``["timeout", "201"]``, ``["409", "201 replay"]``."""
+        shown = []
+        for intent in self.history.intents:
+            row = []
+            for attempt in intent.attempts:
+                label = attempt.error if attempt.status is None else str(attempt.status)
+                row.append(label + (" replay" if attempt.replayed else ""))
+            shown.append(row)
+        return shown
+
+    def counts(self) -> str:
+        return "\n".join(
+            f"intent {number}: {', '.join(row)}" for number, row in enumerate(self.statuses())
+        )
+
+    def summary(self) -> str:
+        """The scheduling-independent part: what the checker found."""
+        v = self.verdict
+        keyed = "with an Idempotency-Key" if self.keys else "without keys"
+        return (
+            f"{self.story}, {keyed}: {v.intents} payments intended, {v.charges} charges; "
+            f"charged more than once: {v.double_charged}; acknowledged but missing: {v.lost}"
+        )
+
+
+def _charges(session: requests.Session, base: str) -> list[dict]:
+    answer = session.get(base + "/payments", timeout=5)
+    if answer.status_code != 200:
+        raise PaymentsExperimentError(f"GET /payments answered {answer.status_code}")
+    return answer.json()["payments"]
+
+
+def retried_payments(keys: bool, intents: int = 2) -> PaymentsRun:
+    """``intents`` payments, one after the other, each by a client that gives up after
+    ``CLIENT_TIMEOUT`` and retries, against instances that answer ``ANSWER_DELAY`` after the
+    charge. Without keys every retry is a new charge; with one, a replay."""
+    env = {"IDEMPOTENCY": "on" if keys else "off", "ANSWER_DELAY": str(ANSWER_DELAY)}
+    history = History()
+    with ProcessCluster("payments", instances=2, balancer="python", env=env) as cluster:
+        session = _session(cluster.url)
+        for _ in range(intents):
+            intent = history.new_intent(key=str(uuid.uuid4()) if keys else "")
+            pay_until_acknowledged(history, session, [cluster.url], intent)
+        time.sleep(ANSWER_DELAY)  # the last slow answers finish: their charges count too
+        charges = _charges(session, cluster.instance_urls[0])
+    return PaymentsRun("a slow answer, retried", keys, check(history, charges), history)
+
+
+def duplicates_under_a_kill(clients: int = 9) -> PaymentsRun:
+    """``clients`` concurrent duplicates of one payment (one key), spread over 3 instances, and
+    one instance killed while they run; each client retries on the other instances until it is
+    answered. The checker expects one charge."""
+    env = {"IDEMPOTENCY": "on", "STEP_DELAY": "0.2", "LEASE_SECONDS": "1"}
+    history = History()
+    with ProcessCluster("payments", instances=3, balancer="python", env=env) as cluster:
+        bases = cluster.instance_urls
+        intent = history.new_intent(key=str(uuid.uuid4()))
+        sessions = [_session(cluster.url) for _ in range(clients)]
+        start = threading.Barrier(clients + 1)
+
+        def client(number: int) -> None:
+            start.wait(timeout=WAIT_SECONDS)
+            order = bases[number % 3 :] + bases[: number % 3]
+            pay_until_acknowledged(history, sessions[number], order, intent, 3.0, pause=0.4)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        start.wait(timeout=WAIT_SECONDS)
+        time.sleep(0.1)  # the first attempt is in its steps now
+        cluster.kill(0)
+        for thread in threads:
+            thread.join(timeout=WAIT_SECONDS)
+        charges = _charges(sessions[0], bases[1])
+    return PaymentsRun(
+        f"{clients} duplicates on 3 instances, A killed", True, check(history, charges), history
+    )
+
+
+@dataclass(frozen=True)
+class ResumeRun:
+    """A payment whose instance died between the charge and the confirmation."""
+
+    steps_before_kill: str  # the step recorded when A was killed
+    answers: list[str]  # what the client's retries on B got, in order
+    verdict: Verdict
+
+    def summary(self) -> str:
+        return (
+            f"A killed after the step {self.steps_before_kill!r}; B resumed it: "
+            f"{self.verdict.charges} charge(s), charged more than once: "
+            f"{self.verdict.double_charged}, acknowledged: {self.verdict.acknowledged}"
+        )
+
+
+def resume_after_a_kill() -> ResumeRun:
+    """A payment on A, killed once its charge is recorded and before it confirms; the client
+    retries the same key on B, which waits for A's lease to lapse (409), then resumes from the
+    recorded step: confirmed, charged once."""
+    env = {"IDEMPOTENCY": "on", "STEP_DELAY": "0.5", "LEASE_SECONDS": "1"}
+    history = History()
+    with ProcessCluster("payments", instances=2, balancer="python", env=env) as cluster:
+        a, b = cluster.instance_urls
+        session = _session(a)
+        intent = history.new_intent(key=str(uuid.uuid4()))
+        first = threading.Thread(
+            target=lambda: history.record(intent, attempt_payment(session, a, intent, 5.0))
+        )
+        first.start()
+        with connect(cluster.redis_url) as store:
+            deadline = time.monotonic() + WAIT_SECONDS
+            step = ""
+            while time.monotonic() < deadline:
+                records = store.keys(f"{cluster.key_prefix}idem:*")
+                step = store.hget(records[0], "step") if records else ""
+                if step == "charged":
+                    break
+                time.sleep(0.02)
+            if step != "charged":
+                raise PaymentsExperimentError("the payment never reached its charge step")
+        cluster.kill(0)
+        first.join(timeout=WAIT_SECONDS)
+        pay_until_acknowledged(history, session, [b], intent, 5.0, pause=0.3)
+        charges = _charges(session, b)
+    answers = [row for row in PaymentsRun("", True, check(history, charges), history).statuses()[0]]
+    return ResumeRun(step, answers[1:], check(history, charges))
