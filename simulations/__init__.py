@@ -38,6 +38,10 @@ The public API (what notebooks and exercise checks may import from here):
   ``jobs_by_visibility``, ``jobs_by_crash_rate``); ``run_events`` → ``EventsResult`` (delivery
   without a broker, a reconnect storm after a crash; ``replicate_events``,
   ``delivery_by_instances``);
+* idempotency and retries (lesson 10): ``run_retries`` → ``RetriesResult`` (client timeouts
+  and retries against an M/M/c pool: duplicate effects, retry storms, backoff and retry
+  budgets; ``replicate_retries``, ``duplicates_by_timeout``, ``goodput_by_load``,
+  ``retries_table``, ``theory_timeout_share``);
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -158,6 +162,16 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "run_events",
         "storm_table",
     ),
+    "simulations.scenarios.retries.model": (
+        "RetriesResult",
+        "RetriesScenario",
+        "duplicates_by_timeout",
+        "goodput_by_load",
+        "replicate_retries",
+        "retries_table",
+        "run_retries",
+        "theory_timeout_share",
+    ),
     "simulations.scenarios.session_miss.model": (
         "SessionMissResult",
         "SessionMissScenario",
@@ -237,6 +251,8 @@ def _module(home: str) -> Any:
         from simulations.scenarios.jobs import model as module
     elif home == "simulations.scenarios.events.model":
         from simulations.scenarios.events import model as module
+    elif home == "simulations.scenarios.retries.model":
+        from simulations.scenarios.retries import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
     elif home == "simulations.scenarios.store.model":
@@ -307,6 +323,8 @@ __all__ = [
     "RateLimitScenario",
     "Request",
     "ResponseStats",
+    "RetriesResult",
+    "RetriesScenario",
     "RoundRobin",
     "Samples",
     "SessionMissResult",
@@ -329,9 +347,11 @@ __all__ = [
     "delivery_by_instances",
     "delivery_table",
     "desired_replicas",
+    "duplicates_by_timeout",
     "erlang_c",
     "expected_response_ms",
     "exponential_sojourn_percentile",
+    "goodput_by_load",
     "jobs_by_crash_rate",
     "jobs_by_visibility",
     "limit_by_instances",
@@ -354,8 +374,10 @@ __all__ = [
     "replicate_policies",
     "replicate_races",
     "replicate_ratelimit",
+    "replicate_retries",
     "replicate_store",
     "replication_seeds",
+    "retries_table",
     "round_robin_mean_response",
     "run_autoscale",
     "run_balance",
@@ -366,6 +388,7 @@ __all__ = [
     "run_jwt",
     "run_races",
     "run_ratelimit",
+    "run_retries",
     "run_sessions",
     "run_sticky",
     "run_store",
@@ -377,6 +400,7 @@ __all__ = [
     "theory",
     "theory_for",
     "theory_mixup_share",
+    "theory_timeout_share",
     "ttl_tradeoff",
     "visibility_table",
 ]

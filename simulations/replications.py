@@ -14,7 +14,8 @@ that do not overlap, and the same seeds for the first replications whatever R is
     replicate(run, scenario, 10)  # run(scenario) -> dict, as a command module's run
 
 returns one dict like a single run's, where counts (whole numbers) are summed, other numbers
-averaged (floats rounded to 6 decimals, as in a run's JSON), and ``"interval"`` holds
+averaged (floats rounded to 6 decimals, as in a run's JSON; a ``None``, nothing measured in that
+run, is left out of the average), and ``"interval"`` holds
 ``{key: [lo, hi], ..., "replications": R, "warmup": W, "method": ...}``: the 95% interval of
 every average that varied between replications.
 """
@@ -85,9 +86,12 @@ def replicate(
     merged = merge(results, settings)
     merged = rounded(merged)
     merged["interval"] = {
-        key: rounded(list(mean_interval([result[key] for result in results])))
+        key: rounded(list(mean_interval(_measured(results, key))))
         for key, value in merged.items()
-        if isinstance(value, float) and key not in settings and _varies(results, key)
+        if isinstance(value, float)
+        and key not in settings
+        and _varies(results, key)
+        and len(_measured(results, key)) >= 2
     } | {
         "replications": replications,
         "warmup": getattr(scenario, "warmup", 0),
@@ -118,9 +122,10 @@ def _combine(key: str, values: list[Any]) -> Any:
         return values[0]
     if all(isinstance(value, str) for value in present):
         return present[0]  # a warning some replications gave: say it once
+    if present and all(knobs.is_real(value) for value in present):
+        # a number some runs could not measure (None: no request succeeded): over those that did
+        return math.fsum(present) / len(present)
     if len(present) == len(values):
-        if all(knobs.is_real(value) for value in values):
-            return math.fsum(values) / len(values)
         if all(isinstance(value, list) for value in values) and _same_length(values):
             return [_combine(key, list(column)) for column in zip(*values, strict=True)]
         if all(isinstance(value, dict) for value in values):
@@ -227,6 +232,11 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
         if abs(c * d - 1) < 1e-15:
             break
     return fraction
+
+
+def _measured(results: Sequence[dict[str, Any]], key: str) -> list[Any]:
+    """The values of ``key`` in the runs that measured it (``None``: nothing to measure)."""
+    return [result[key] for result in results if result.get(key) is not None]
 
 
 def _varies(results: Sequence[dict[str, Any]], key: str) -> bool:

@@ -27,4 +27,5 @@ SCENARIOS = (
     "ratelimit",  # lesson 08: hidden state
     "jobs",  # lesson 09: files, jobs and connections
     "events",  # lesson 09: files, jobs and connections
+    "retries",  # lesson 10: idempotency and retries
 )
