@@ -374,7 +374,9 @@ def check_job_status(module_or_name: Any, *, hint: bool = False) -> CheckReport:
         )
         return report.show()
     if report.attempt("the check", lambda: _check_in_process(report, roles), *HINTS["shared"]):
-        _check_cluster(report, name, path)
+        report.attempt(
+            "the cluster phase", lambda: _check_cluster(report, name, path), *HINTS["cluster"]
+        )
     else:
         report.expect(
             False,
