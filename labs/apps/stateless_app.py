@@ -69,7 +69,7 @@ def session_ttl(config: Any) -> int:
 def session_user(store: Redis, ttl: int = DEFAULT_TTL_SECONDS) -> str:
     """The user logged in to this request's session (its TTL pushed back); else a 401.
 
-    For the apps built on this one (lessons 08-09): their routes need the user, not the cart.
+    For the apps built on this one (lessons 08 on): their routes need the user, not the cart.
     """
     session_id = request.cookies.get(COOKIE, "")
     if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:

@@ -544,7 +544,7 @@ class ProcessCluster:
                 self._await_ready(instance, retry_port=True)
             if self._workers.names:
                 with contextlib.closing(connect(self._redis_url)) as store:
-                    JobQueue(store, self.key_prefix).ensure_group()  # before workers race to
+                    JobQueue(store, self.key_prefix).ensure_group()  # once, before workers start
                 count = len(self._workers.names)
                 self._workers = WorkerPool(count, self._spawn, _stop_group, workdir).start()
             self._start_balancer(workdir)
