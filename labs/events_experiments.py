@@ -29,9 +29,9 @@ from fractions import Fraction
 import requests
 
 from labs.apps.events_app import STATES, VIAS
-from labs.apps.users import login_body
 from labs.apps.web import whole_number
 from labs.cluster import ProcessCluster
+from labs.cluster.clients import logged_in, wait_until
 from labs.sse import EventSource
 
 USER = "alice"
@@ -78,18 +78,6 @@ def _cluster(state: str, via: str, instances: int) -> ProcessCluster:
     )
 
 
-def _login(url: str) -> requests.Session:
-    session = requests.Session()
-    answer = session.post(
-        url + "/login",
-        json=login_body(USER),
-        timeout=TIMEOUT_SECONDS,
-    )
-    if answer.status_code != 200:
-        raise EventsExperimentError(f"{USER} could not log in: {answer.status_code}")
-    return session
-
-
 def _publish(session: requests.Session, url: str, message: str) -> str:
     """POST one event to ``url``; the instance that took it (its X-Instance)."""
     answer = session.post(url + "/events", json={"message": message}, timeout=TIMEOUT_SECONDS)
@@ -98,12 +86,8 @@ def _publish(session: requests.Session, url: str, message: str) -> str:
     return answer.headers["X-Instance"]
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise EventsExperimentError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(0.01)
+def _wait_until(condition: Callable[[], object], what: str) -> None:
+    wait_until(condition, what, TIMEOUT_SECONDS, EventsExperimentError)
 
 
 def _subscribe(url: str, session: requests.Session) -> tuple[_Subscriber, threading.Thread]:
@@ -178,7 +162,7 @@ def delivery_across_instances(
     whole_number("events", events, 1, MAX_EVENTS)
     started = time.monotonic()
     with _cluster(state, via, instances) as cluster:
-        session = _login(cluster.url)
+        session = logged_in(cluster.url, USER, EventsExperimentError, TIMEOUT_SECONDS)
         first = cluster.instance_urls[0]
         subscriber, thread = _subscribe(first + "/events", session)
         try:
@@ -269,7 +253,7 @@ def reconnect_after_kill(
     whole_number("after", after, 1, 100)
     started = time.monotonic()
     with _cluster("shared", via, 2) as cluster:
-        session = _login(cluster.url)
+        session = logged_in(cluster.url, USER, EventsExperimentError, TIMEOUT_SECONDS)
         subscriber, thread = _subscribe(cluster.url + "/events", session)
         source = subscriber.source
         victim = str(source.instances[0])

@@ -17,12 +17,13 @@ Which worker takes a job first is up to Redis and the scheduler, so ``verdict()`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
 
-from labs.apps.users import login_body
 from labs.cluster import ProcessCluster
+from labs.cluster.clients import logged_in, wait_until
 from labs.jobs.queue import JobQueue
 from labs.redis_store import connect
 
@@ -48,11 +49,7 @@ def _submit(session: requests.Session, base: str, seconds: float) -> tuple[int, 
 
 
 def _login(base: str) -> requests.Session:
-    session = requests.Session()
-    answer = session.post(base + "/login", json=login_body(USER), timeout=5)
-    if answer.status_code != 200:
-        raise JobsExperimentError(f"login refused: {answer.status_code} {answer.text[:200]}")
-    return session
+    return logged_in(base, USER, JobsExperimentError)
 
 
 def _status(session: requests.Session, base: str, job_id: str) -> tuple[int, str | None]:
@@ -60,14 +57,8 @@ def _status(session: requests.Session, base: str, job_id: str) -> tuple[int, str
     return answer.status_code, answer.json().get("status") if answer.ok else None
 
 
-def _until(check, what: str) -> float:
-    """Poll ``check()`` until true; the seconds it took, or an error naming ``what``."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > WAIT_SECONDS:
-            raise JobsExperimentError(f"gave up waiting {WAIT_SECONDS:g} s for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - start
+def _until(check: Callable[[], object], what: str) -> float:
+    return wait_until(check, what, WAIT_SECONDS, JobsExperimentError)
 
 
 @dataclass(frozen=True)

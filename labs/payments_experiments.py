@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import requests
 
-from labs.apps.users import login_body
 from labs.cluster import ProcessCluster
+from labs.cluster.clients import logged_in
 from labs.history import Attempt, History, Intent, Verdict, check
 from labs.redis_store import connect
 
@@ -41,11 +41,7 @@ class PaymentsExperimentError(RuntimeError):
 
 
 def _session(base: str) -> requests.Session:
-    session = requests.Session()
-    answer = session.post(base + "/login", json=login_body(USER), timeout=5)
-    if answer.status_code != 200:
-        raise PaymentsExperimentError(f"login refused: {answer.status_code} {answer.text[:200]}")
-    return session
+    return logged_in(base, USER, PaymentsExperimentError)
 
 
 def attempt_payment(

@@ -69,7 +69,6 @@ from redis import Redis
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import (
     BadRequest,
-    HTTPException,
     LengthRequired,
     NotFound,
     RequestEntityTooLarge,
@@ -79,7 +78,14 @@ from werkzeug.http import parse_options_header
 from labs import object_store
 from labs.apps import stateless_app
 from labs.apps.stateless_app import session_user
-from labs.apps.web import MAX_BODY_BYTES, choice_setting, error, int_setting, text_setting
+from labs.apps.web import (
+    MAX_BODY_BYTES,
+    choice_setting,
+    error,
+    framing_errors_are_400,
+    int_setting,
+    text_setting,
+)
 from labs.redis_store import lazy_redis
 
 STATES = ("memory", "shared")
@@ -277,15 +283,12 @@ def create_app(
         if request.mimetype != "multipart/form-data":
             raise BadRequest("send multipart/form-data with the file in a part named 'file'")
         try:
-            uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
+            with framing_errors_are_400():
+                uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
         except RequestEntityTooLarge:
             if request.content_length is not None:  # within the size: werkzeug counted parts
                 raise BadRequest(f"send one file, in at most {MAX_FORM_PARTS} form parts") from None
             raise RequestEntityTooLarge(f"{too_large}, in at most {MAX_FORM_PARTS} parts") from None
-        except HTTPException:
-            raise
-        except Exception:  # the client broke the framing (a malformed chunk, a cut body)
-            raise BadRequest("the body could not be read (malformed framing)") from None
         if not uploads:
             where = "a form field" if "file" in request.form else "missing"
             raise BadRequest(f"the part 'file' is {where}: send it as a file (with a filename)")

@@ -20,12 +20,13 @@ checked); this module gives them all the same manners:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -178,6 +179,19 @@ def secret_from(config: dict[str, Any], name: str, development_default: str) -> 
     return development_default
 
 
+@contextlib.contextmanager
+def framing_errors_are_400() -> Iterator[None]:
+    """Reading a body inside this: a client that broke the framing (a malformed chunk, a body
+    cut short; gunicorn raises its own exceptions for these) is a 400, not a 500. HTTP errors
+    (a 413) pass through as they are."""
+    try:
+        yield
+    except HTTPException:
+        raise
+    except Exception:
+        raise BadRequest("the body could not be read (malformed framing)") from None
+
+
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object, or a 4xx that says what is wrong with it.
 
@@ -188,15 +202,11 @@ def json_body() -> dict[str, Any]:
     """
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json")
-    try:
+    with framing_errors_are_400():
         if request.content_length is None:  # chunked: no length to refuse up front
             raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
         else:  # announced: Flask refuses more than MAX_CONTENT_LENGTH with a 413 itself
             raw = request.get_data(cache=True)
-    except HTTPException:
-        raise
-    except Exception:  # the client broke the framing (a malformed chunk, a short body)
-        raise BadRequest("the body could not be read (malformed framing)") from None
     if len(raw) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:

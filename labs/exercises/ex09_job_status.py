@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,6 +40,7 @@ import requests
 from labs.apps.users import login_body
 from labs.checking import CheckReport
 from labs.cluster import ClusterError, ProcessCluster
+from labs.cluster.clients import poll
 from labs.cluster.workers import WorkerError
 from labs.interleaving import AfterWrite
 from labs.jobs.queue import JobQueue
@@ -279,15 +279,6 @@ def _status(base: str, job_id: str, session: requests.Session) -> dict[str, Any]
     )
 
 
-def _until(check: Any, seconds: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _check_cluster(report: CheckReport, name: str, path: str) -> None:
     """Your module in 2 real instances and 2 real workers; A and a worker killed mid-job."""
     root = _import_root(name, path)
@@ -321,7 +312,9 @@ def _check_cluster(report: CheckReport, name: str, path: str) -> None:
             c.kill(0)
             with connect(c.redis_url) as store:
                 jobs = JobQueue(store, c.key_prefix)
-                running = _until(lambda: _status(b, job_id, session).get("status") == "running")
+                running = poll(
+                    lambda: _status(b, job_id, session).get("status") == "running", WAIT_SECONDS
+                )
                 holders = list(jobs.pending().values()) if running else []
                 if not holders:
                     seen = _status(b, job_id, session)
@@ -334,7 +327,9 @@ def _check_cluster(report: CheckReport, name: str, path: str) -> None:
                     )
                     return
                 c.workers.kill(holders[0])
-                done = _until(lambda: _status(b, job_id, session).get("status") == "done")
+                done = poll(
+                    lambda: _status(b, job_id, session).get("status") == "done", WAIT_SECONDS
+                )
                 seen = _status(b, job_id, session)
             report.expect(
                 done and seen.get("result") == {"slept": JOB_SECONDS},
