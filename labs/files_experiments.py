@@ -27,8 +27,8 @@ from typing import Any
 import requests as requests_lib
 
 from labs.apps.files_app import STATES, UPLOAD_DIR_PREFIX
-from labs.apps.users import login_body
 from labs.cluster import ProcessCluster
+from labs.cluster.clients import logged_in
 
 USER = "alice"
 CONTENT = b"hello from instance A\n"
@@ -102,11 +102,8 @@ def files_across_instances(state: str = "memory", restart: str = "graceful") -> 
         env={"STATE": state},
     ) as cluster:
         a, b = cluster.instance_urls
-        session = requests_lib.Session()  # the browser: its cookie goes to either instance
+        session = logged_in(cluster.url, USER, timeout=TIMEOUT)  # its cookie: for either
         try:
-            login = login_body(USER)
-            answer = session.post(cluster.url + "/login", json=login, timeout=TIMEOUT)
-            answer.raise_for_status()
             files = {"file": (FILENAME, CONTENT, "text/plain")}
             sent = session.post(a + "/files", files=files, timeout=TIMEOUT)
             if sent.status_code != 201:  # pragma: no cover - the app is broken

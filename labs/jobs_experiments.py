@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
 
@@ -107,13 +107,11 @@ class BrokerJobsRun:
     kill_after_done: bool
     accepted: int
     on_b_while_running: str  # the job's status as B reports it, before any kill
-    instance_killed: bool  # A (which took the job) was killed at once: it held nothing
     final_status: str
     result: object
     history: list[str]  # "w1 started", "w2 started", "w2 done"...
     killed_worker: str
     redelivered_after: float  # seconds from the kill to the next "started"
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def deliveries(self) -> int:
@@ -183,7 +181,6 @@ def jobs_through_a_broker(kill_after_done: bool = False) -> BrokerJobsRun:
         kill_after_done,
         accepted,
         f"{seen_on_b} (any instance reads the record in Redis)",
-        True,
         str(final.get("status")),
         final.get("result"),
         history,
