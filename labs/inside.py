@@ -30,3 +30,12 @@ def source_of(thing: Any) -> str:
 def show_source(*things: Any) -> None:
     """Print the source of each of ``things``, one after the other."""
     print("\n\n".join(source_of(thing) for thing in things))
+
+
+def enclosed(function: Any, name: str) -> Any:
+    """The function ``name`` that ``function`` closes over: a helper defined inside an app
+    factory (``enclosed(app.view_functions["pay"], "run_steps")``), to show its source."""
+    names = function.__code__.co_freevars
+    if name not in names:
+        raise LookupError(f"{function.__name__} uses no enclosing {name!r} (it has {names})")
+    return function.__closure__[names.index(name)].cell_contents

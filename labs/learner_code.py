@@ -9,6 +9,7 @@ one more process importing it would have: a module-level dict is not shared by a
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import traceback
 from pathlib import Path
@@ -74,3 +75,13 @@ def error_line(exc: BaseException) -> int | None:
     """The line of the learner's code where ``exc`` was raised (the last frame)."""
     frames = traceback.extract_tb(exc.__traceback__)
     return frames[-1].lineno if frames else None
+
+
+def plugged_module(setting: str, path: str, functions: tuple[str, ...]) -> ModuleType:
+    """The module a setting names (``JOB_STATUS=my_jobs``), imported as any process imports
+    it, with each of ``functions``; a ``ValueError`` naming the setting otherwise."""
+    module = importlib.import_module(path)
+    missing = [name for name in functions if not callable(getattr(module, name, None))]
+    if missing:
+        raise ValueError(f"{setting} module {path!r} has no function {missing[0]}")
+    return module

@@ -10,6 +10,7 @@ charges the service lists::
     run = retried_payments(keys=True)    # the same clients with an Idempotency-Key: one each
     run = duplicates_under_a_kill()      # 9 concurrent duplicates on 3 instances, one killed
     run = resume_after_a_kill()          # killed between charge and confirm, resumed elsewhere
+    run = balancer_resends("all")        # the balancer itself resends a timed-out POST
 
 What the clients see depends on timing (which attempt timed out, which got a 409), so the
 verdicts say what the checker found, which does not: the number of charges per intent.
@@ -25,14 +26,14 @@ from dataclasses import dataclass
 import requests
 
 from labs.cluster import ProcessCluster
-from labs.cluster.clients import logged_in
-from labs.history import Attempt, History, Intent, Verdict, check
+from labs.cluster.clients import attempt_payment, logged_in, pay_until_acknowledged
+from labs.cluster.process import nginx_config
+from labs.history import History, Verdict, check
 from labs.redis_store import connect
 
 USER = "alice"
 CLIENT_TIMEOUT = 0.5  # seconds a client waits for an answer before it retries
 ANSWER_DELAY = 1.0  # the payments app answers this long after the charge: past the timeout
-MAX_ATTEMPTS = 6
 WAIT_SECONDS = 15.0  # every wait in here is bounded by this
 
 
@@ -42,50 +43,6 @@ class PaymentsExperimentError(RuntimeError):
 
 def _session(base: str) -> requests.Session:
     return logged_in(base, USER, PaymentsExperimentError)
-
-
-def attempt_payment(
-    session: requests.Session, base: str, intent: Intent, timeout: float
-) -> Attempt:
-    """One ``POST /payments`` for ``intent``: its answer, or why there was none."""
-    headers = {"Idempotency-Key": intent.key} if intent.key else {}
-    body = {"amount_cents": intent.amount_cents, "currency": intent.currency}
-    try:
-        answer = session.post(base + "/payments", json=body, headers=headers, timeout=timeout)
-    except requests.Timeout:
-        return Attempt(None, error="timeout")
-    except requests.ConnectionError:
-        return Attempt(None, error="connection failed")
-    try:
-        content = answer.json()
-    except ValueError:
-        content = answer.text[:200]
-    return Attempt(
-        answer.status_code,
-        content,
-        replayed=answer.headers.get("Idempotent-Replayed") == "true",
-        instance=answer.headers.get("X-Instance", ""),
-    )
-
-
-def pay_until_acknowledged(
-    history: History,
-    session: requests.Session,
-    bases: list[str],
-    intent: Intent,
-    timeout: float = CLIENT_TIMEOUT,
-    pause: float = 0.1,
-) -> None:
-    """What a careful client does: try, and on a timeout, a broken connection, a 409 or a 5xx,
-    try again (on the next of ``bases``), up to ``MAX_ATTEMPTS`` times, waiting three times
-    longer for each answer than for the one before; every attempt recorded."""
-    for number in range(MAX_ATTEMPTS):
-        wait = timeout * 3**number
-        attempt = attempt_payment(session, bases[number % len(bases)], intent, wait)
-        history.record(intent, attempt)
-        if attempt.status is not None and attempt.status < 500 and attempt.status != 409:
-            return
-        time.sleep(pause)
 
 
 @dataclass(frozen=True)
@@ -140,7 +97,7 @@ def retried_payments(keys: bool, intents: int = 2) -> PaymentsRun:
         session = _session(cluster.url)
         for _ in range(intents):
             intent = history.new_intent(key=str(uuid.uuid4()) if keys else "")
-            pay_until_acknowledged(history, session, [cluster.url], intent)
+            pay_until_acknowledged(history, session, [cluster.url], intent, CLIENT_TIMEOUT)
         time.sleep(ANSWER_DELAY)  # the last slow answers finish: their charges count too
         charges = _charges(session, cluster.instance_urls[0])
     return PaymentsRun("a slow answer, retried", keys, check(history, charges), history)
@@ -224,3 +181,55 @@ def resume_after_a_kill() -> ResumeRun:
         charges = _charges(session, b)
     answers = [row for row in PaymentsRun("", True, check(history, charges), history).statuses()[0]]
     return ResumeRun(step, answers[1:], check(history, charges))
+
+
+BALANCER_TIMEOUT = 0.4  # seconds the balancer waits for an instance (nginx's proxy_read_timeout)
+
+
+@dataclass(frozen=True)
+class ResendRun:
+    """One ``POST /payments`` through a balancer that gives up on a slow instance."""
+
+    retry: str  # the balancer's setting: "idempotent" (nginx's default) or "all"
+    status: int  # what the client got back
+    resent: int  # times the balancer sent the POST to another instance
+    charges: int
+
+    def summary(self) -> str:
+        return (
+            f"retry={self.retry!r}: the client got {self.status}; the balancer resent the POST "
+            f"{self.resent} time(s); charges made: {self.charges}"
+        )
+
+
+def balancer_resends(retry: str) -> ResendRun:
+    """One payment, without keys, through the readable balancer with ``retry`` and an upstream
+    timeout of ``BALANCER_TIMEOUT``, against instances that answer ``ANSWER_DELAY`` after the
+    charge. With ``retry="all"`` the balancer resends the timed-out POST to the next instance."""
+    env = {"IDEMPOTENCY": "off", "ANSWER_DELAY": str(ANSWER_DELAY)}
+    with ProcessCluster(
+        "payments",
+        instances=2,
+        balancer="python",
+        retry=retry,
+        upstream_timeout=BALANCER_TIMEOUT,
+        env=env,
+    ) as cluster:
+        session = _session(cluster.url)
+        body = {"amount_cents": 1_000, "currency": "EUR"}
+        answer = session.post(cluster.url + "/payments", json=body, timeout=WAIT_SECONDS)
+        time.sleep(ANSWER_DELAY)  # the slow answers finish: their charges were made before them
+        # Straight to an instance: the balancer leaves out, for a while, one that timed out.
+        charges = _charges(session, cluster.instance_urls[0])
+        resent = cluster.balancer.retried["POST"]
+    return ResendRun(retry, answer.status_code, resent, len(charges))
+
+
+def nginx_retry_lines(retry: str) -> str:
+    """The lines of the nginx configuration the cluster generates that decide whether a
+    timed-out request is sent again, for ``retry`` (``"idempotent"``: nginx's default)."""
+    config = nginx_config([("A", 8001), ("B", 8002)], 8000, "round_robin", "/tmp", retry, 0.4)
+    wanted = ("proxy_next_upstream", "proxy_read_timeout")
+    return "\n".join(
+        line.strip() for line in config.splitlines() if line.strip().startswith(wanted)
+    )

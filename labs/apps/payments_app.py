@@ -39,6 +39,15 @@ key with another body is 422 (the IETF draft on the ``Idempotency-Key`` header),
 a completed payment's answer is stored and replayed (a request that failed on the way, e.g. a
 503 while Redis was away, is resumed by its retry, as Stripe's API v2 does, not replayed).
 
+``config["IDEMPOTENCY_LAYER"]`` (a module path, e.g. exercise 10's ``my_idempotency``) replaces
+the app's own key handling with a learner's: the module's ``idempotent(pay)`` wraps the bare
+payment ``pay(user, body) -> (status, answer)``, which charges at every call, and returns
+``handle(store, user, key, body) -> (status, answer, replayed)``, which the route answers with.
+The app still checks the key and the body first (a 400 never reaches the layer).
+
+While an instance makes a payment, ``<prefix>paying:<user>`` names it (for at most the lease),
+so that a lesson or a check can kill the instance in the middle of a payment.
+
 Other settings (config, else environment): ``KEY_PREFIX`` (the cluster's prefix).
 """
 
@@ -58,6 +67,7 @@ from werkzeug.exceptions import BadRequest, Conflict
 from labs.apps import stateless_app
 from labs.apps.stateless_app import session_user
 from labs.apps.web import choice_setting, error, float_setting, int_setting, json_body, text_setting
+from labs.learner_code import plugged_module
 from labs.redis_store import lazy_redis
 
 MODES = ("off", "on")
@@ -120,7 +130,8 @@ def create_app(
         app.config, "IDEMPOTENCY_TTL", DEFAULT_IDEMPOTENCY_TTL, 60, 30 * 24 * 3600
     )
     ttl = stateless_app.session_ttl(app.config)
-    app.extensions[EXTENSION] = {"mode": mode}
+    layer = text_setting(config, "IDEMPOTENCY_LAYER")
+    app.extensions[EXTENSION] = {"mode": mode, "layer": layer}
 
     def charges_key(user: str) -> str:
         return f"{prefix}payments:{user}"
@@ -161,12 +172,40 @@ def create_app(
                 time.sleep(step_delay)  # a kill now lands between two steps
         return answer
 
+    def pay_once(user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The payment with no protection of its own: every call charges."""
+        paying = f"{prefix}paying:{user}"
+        store.set(paying, instance_id, px=lease_ms)
+        answer = run_steps(user, body, "pay_" + secrets.token_hex(8), "", "", "", "")
+        store.delete(paying)
+        return 201, answer
+
+    handle = None
+    if mode == "on" and layer:
+        handle = plugged_module("IDEMPOTENCY_LAYER", layer, ("idempotent",)).idempotent(pay_once)
+        if not callable(handle):
+            raise ValueError(f"{layer}.idempotent(pay) must return a function, not {handle!r}")
+
+    def layered(user: str) -> Response:
+        """``POST /payments`` through the learner's layer: its answer, checked."""
+        key, body = idempotency_key(), payment_body()
+        outcome = handle(store, user, key, body)
+        if not (isinstance(outcome, tuple) and len(outcome) == 3):
+            raise TypeError(f"handle() must return (status, answer, replayed), not {outcome!r}")
+        status, answer, replayed = outcome
+        response = Response(json.dumps(answer), int(status), mimetype="application/json")
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        time.sleep(answer_delay)
+        return response
+
     @app.post("/payments")
     def pay() -> Response | tuple[Response, int]:
         user = session_user(store, ttl)
+        if handle is not None:
+            return layered(user)
         if mode == "off":
-            body = payment_body()
-            answer = run_steps(user, body, "pay_" + secrets.token_hex(8), "", "", "", "")
+            _, answer = pay_once(user, payment_body())
             time.sleep(answer_delay)  # done, but the answer is slow: the client may give up
             return jsonify(answer), 201
         key = idempotency_key()

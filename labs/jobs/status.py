@@ -22,6 +22,8 @@ import json
 from types import ModuleType
 from typing import Any
 
+from labs.learner_code import plugged_module
+
 STATUSES = ("queued", "running", "done", "failed")
 TTL_SECONDS = 24 * 3600
 
@@ -46,8 +48,4 @@ def status_module(path: str | None) -> ModuleType:
     """The module keeping job status: ``path`` (e.g. a learner's ``my_jobs``), else this one."""
     if not path:
         return importlib.import_module(__name__)
-    module = importlib.import_module(path)
-    for name in ("save_status", "load_status"):
-        if not callable(getattr(module, name, None)):
-            raise ValueError(f"JOB_STATUS module {path!r} has no function {name}")
-    return module
+    return plugged_module("JOB_STATUS", path, ("save_status", "load_status"))

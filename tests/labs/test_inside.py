@@ -26,3 +26,14 @@ def test_several_things_are_shown_one_after_the_other(capsys: pytest.CaptureFixt
 def test_a_builtin_has_no_source_to_show() -> None:
     with pytest.raises(TypeError):
         source_of(len)
+
+
+def test_a_helper_inside_an_app_factory_is_found_through_its_route() -> None:
+
+    from labs.apps import payments_app
+    from labs.inside import enclosed
+
+    pay = payments_app.create_app().view_functions["pay"]
+    assert "def run_steps(" in source_of(enclosed(pay, "run_steps"))
+    with pytest.raises(LookupError, match="no enclosing 'nothing'"):
+        enclosed(pay, "nothing")

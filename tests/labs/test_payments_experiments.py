@@ -5,7 +5,15 @@ on another instance without charging again. The history checker judges every run
 
 from __future__ import annotations
 
-from labs.payments_experiments import duplicates_under_a_kill, resume_after_a_kill, retried_payments
+import pytest
+
+from labs.payments_experiments import (
+    balancer_resends,
+    duplicates_under_a_kill,
+    nginx_retry_lines,
+    resume_after_a_kill,
+    retried_payments,
+)
 
 
 def test_without_keys_a_retried_slow_answer_is_a_double_charge() -> None:
@@ -32,3 +40,23 @@ def test_a_payment_killed_after_its_charge_is_resumed_once_elsewhere() -> None:
     assert run.steps_before_kill == "charged"
     assert run.verdict.ok and run.verdict.charges == 1 and run.verdict.acknowledged == 1
     assert run.answers[-1] == "201" and set(run.answers[:-1]) <= {"409"}
+
+
+@pytest.mark.parametrize(("retry", "resent", "charges"), [("idempotent", 0, 1), ("all", 1, 2)])
+def test_a_balancer_that_resends_a_timed_out_post_charges_twice(
+    retry: str, resent: int, charges: int
+) -> None:
+    run = balancer_resends(retry)
+    assert (run.resent, run.charges) == (resent, charges)
+    assert run.status in (502, 504)  # every instance it tried was too slow
+    assert f"resent the POST {resent} time(s); charges made: {charges}" in run.summary()
+
+
+def test_the_nginx_lines_shown_are_the_generated_ones() -> None:
+    assert (
+        nginx_retry_lines("idempotent")
+        .splitlines()[0]
+        .startswith("proxy_next_upstream error timeout;")
+    )
+    assert "error timeout non_idempotent;" in nginx_retry_lines("all")
+    assert "proxy_read_timeout 400ms;" in nginx_retry_lines("all")
