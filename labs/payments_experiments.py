@@ -103,32 +103,49 @@ def retried_payments(keys: bool, intents: int = 2) -> PaymentsRun:
     return PaymentsRun("a slow answer, retried", keys, check(history, charges), history)
 
 
+def _wait_for_step(cluster: ProcessCluster, wanted: str) -> str:
+    """Wait until the cluster's (one) payment record has reached the step ``wanted``."""
+    with connect(cluster.redis_url) as store:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            records = store.keys(f"{cluster.key_prefix}idem:*")
+            step = store.hget(records[0], "step") if records else ""
+            if step == wanted:
+                return step
+            time.sleep(0.01)
+    raise PaymentsExperimentError(f"the payment never reached its {wanted!r} step")
+
+
 def duplicates_under_a_kill(clients: int = 9) -> PaymentsRun:
-    """``clients`` concurrent duplicates of one payment (one key), spread over 3 instances, and
-    one instance killed while they run; each client retries on the other instances until it is
+    """``clients`` duplicates of one payment (one key) on 3 instances: the first on A, which
+    takes the lease; once A has reserved, the others at once, spread over B and C; then A is
+    killed, before its charge. Each client retries on the other instances until it is
     answered. The checker expects one charge."""
-    env = {"IDEMPOTENCY": "on", "STEP_DELAY": "0.2", "LEASE_SECONDS": "1"}
+    env = {"IDEMPOTENCY": "on", "STEP_DELAY": "0.3", "LEASE_SECONDS": "1"}
     history = History()
     with ProcessCluster("payments", instances=3, balancer="python", env=env) as cluster:
-        bases = cluster.instance_urls
+        a, b, c = cluster.instance_urls
         intent = history.new_intent(key=str(uuid.uuid4()))
         sessions = [_session(cluster.url) for _ in range(clients)]
-        start = threading.Barrier(clients + 1)
+        start = threading.Barrier(clients)
 
         def client(number: int) -> None:
-            start.wait(timeout=WAIT_SECONDS)
-            order = bases[number % 3 :] + bases[: number % 3]
+            order = [a, b, c] if number == 0 else [[b, c], [c, b]][number % 2] + [a]
+            if number:
+                start.wait(timeout=WAIT_SECONDS)
             pay_until_acknowledged(history, sessions[number], order, intent, 3.0, pause=0.4)
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        for thread in threads:
+        threads[0].start()
+        _wait_for_step(cluster, "reserved")  # A holds the lease, and has not charged yet
+        for thread in threads[1:]:
             thread.start()
         start.wait(timeout=WAIT_SECONDS)
-        time.sleep(0.1)  # the first attempt is in its steps now
+        time.sleep(0.05)  # the duplicates are on their way to B and C
         cluster.kill(0)
         for thread in threads:
             thread.join(timeout=WAIT_SECONDS)
-        charges = _charges(sessions[0], bases[1])
+        charges = _charges(sessions[0], b)
     return PaymentsRun(
         f"{clients} duplicates on 3 instances, A killed", True, check(history, charges), history
     )
@@ -164,17 +181,7 @@ def resume_after_a_kill() -> ResumeRun:
             target=lambda: history.record(intent, attempt_payment(session, a, intent, 5.0))
         )
         first.start()
-        with connect(cluster.redis_url) as store:
-            deadline = time.monotonic() + WAIT_SECONDS
-            step = ""
-            while time.monotonic() < deadline:
-                records = store.keys(f"{cluster.key_prefix}idem:*")
-                step = store.hget(records[0], "step") if records else ""
-                if step == "charged":
-                    break
-                time.sleep(0.02)
-            if step != "charged":
-                raise PaymentsExperimentError("the payment never reached its charge step")
+        step = _wait_for_step(cluster, "charged")
         cluster.kill(0)
         first.join(timeout=WAIT_SECONDS)
         pay_until_acknowledged(history, session, [b], intent, 5.0, pause=0.3)

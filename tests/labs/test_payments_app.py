@@ -232,3 +232,31 @@ def test_a_balancer_resends_a_timed_out_post_only_when_told_to_and_then_charges_
         assert len(listed) == charged
         if balancer == "python":
             assert cluster.balancer.retried["POST"] == charged - 1
+
+
+# --- a learner's idempotency layer (exercise 10) plugged in with IDEMPOTENCY_LAYER -------------
+
+
+def test_a_plugged_layer_answers_and_replays_through_the_app(store: redis.Redis) -> None:
+    layer = {"IDEMPOTENCY_LAYER": "labs.solutions.ex10_idempotency"}
+    a, b = client_of(app(store, "A", **layer)), client_of(app(store, "B", **layer))
+    first = pay(a)
+    again = pay(b)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert len(charges(a)) == 1
+    assert pay(a, body={**PAY, "amount_cents": 99}).status_code == 422
+    assert pay(a, key=None).status_code == 400  # checked by the app before the layer runs
+    assert not store.exists(PREFIX + "paying:alice")  # the marker goes with the payment
+
+
+def test_a_layer_that_answers_nonsense_is_a_json_500_and_one_without_idempotent_stops_the_app(
+    store: redis.Redis, tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "odd_layer.py").write_text("def idempotent(pay):\n    return lambda *a: 'ok'\n")
+    (tmp_path / "no_layer.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    answer = pay(client_of(app(store, IDEMPOTENCY_LAYER="odd_layer")))
+    assert answer.status_code == 500 and answer.get_json() == {"error": "internal error"}
+    with pytest.raises(ValueError, match="IDEMPOTENCY_LAYER module 'no_layer' has no function"):
+        app(store, IDEMPOTENCY_LAYER="no_layer")
