@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
@@ -85,3 +86,29 @@ def plugged_module(setting: str, path: str, functions: tuple[str, ...]) -> Modul
     if missing:
         raise ValueError(f"{setting} module {path!r} has no function {missing[0]}")
     return module
+
+
+def open_for_check(
+    report: Any,
+    module_or_name: Any,
+    example: str,
+    runner: str,
+    load: Callable[[str, str], Any],
+    hints: tuple[str, str | None],
+) -> tuple[str, str, Any] | None:
+    """The first step of a check that runs a learner's module: find it (:func:`module_source`)
+    and ``load(name, path)`` it. ``(name, path, loaded)``, or ``None`` once ``report`` (a
+    :class:`labs.checking.CheckReport`) has a failed line saying why, with ``hints``."""
+    try:
+        name, path = module_source(module_or_name, example, runner)
+    except NotRunnable as why:
+        report.expect(False, f"cannot run it: {why}", *hints)
+        return None
+    loaded = report.attempt(f"import {name}", lambda: load(name, path), *hints)
+    return None if loaded is None else (name, path, loaded)
+
+
+def import_root(name: str, path: str) -> str:
+    """The directory from which module ``name`` at ``path`` imports (the notebook's, for
+    ``my_jobs``): what another process needs on its ``PYTHONPATH``."""
+    return str(Path(path).resolve().parents[len(name.split(".")) - 1])

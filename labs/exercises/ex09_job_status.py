@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -44,7 +43,7 @@ from labs.cluster.clients import poll
 from labs.cluster.workers import WorkerError
 from labs.interleaving import AfterWrite
 from labs.jobs.queue import JobQueue
-from labs.learner_code import NotRunnable, compile_file, error_line, fresh_copy, module_source
+from labs.learner_code import compile_file, error_line, fresh_copy, import_root, open_for_check
 from labs.redis_store import connect
 
 STARTER = '''\
@@ -265,11 +264,6 @@ def _check_expiry(report: CheckReport, roles: _Roles) -> None:
     report.expect(not detail, f"every record expires, within a week{detail}", *HINTS["expire"])
 
 
-def _import_root(name: str, path: str) -> str:
-    """The directory from which ``name`` imports (the notebook's, for ``my_jobs``)."""
-    return str(Path(path).resolve().parents[len(name.split(".")) - 1])
-
-
 def _status(base: str, job_id: str, session: requests.Session) -> dict[str, Any]:
     answer = session.get(f"{base}/jobs/{job_id}", timeout=5)
     return (
@@ -281,7 +275,7 @@ def _status(base: str, job_id: str, session: requests.Session) -> dict[str, Any]
 
 def _check_cluster(report: CheckReport, name: str, path: str) -> None:
     """Your module in 2 real instances and 2 real workers; A and a worker killed mid-job."""
-    root = _import_root(name, path)
+    root = import_root(name, path)
     env = {
         "JOB_STATUS": name,
         "VISIBILITY_TIMEOUT": VISIBILITY_SECONDS,
@@ -345,14 +339,17 @@ def check_job_status(module_or_name: Any, *, hint: bool = False) -> CheckReport:
     """Check the job-status module ``module_or_name`` (``'my_jobs'``): first as separate
     processes would run it, then in a real cluster with a kill of an instance and of a worker."""
     report = CheckReport(TITLE, closer=hint)
-    try:
-        name, path = module_source(module_or_name, "my_jobs", "the app's instances and workers")
-    except NotRunnable as why:
-        report.expect(False, f"cannot run it: {why}", *HINTS["module"])
+    opened = open_for_check(
+        report,
+        module_or_name,
+        "my_jobs",
+        "the app's instances and workers",
+        _Roles,
+        HINTS["module"],
+    )
+    if opened is None:
         return report.show()
-    roles = report.attempt(f"import {name}", lambda: _Roles(name, path), *HINTS["module"])
-    if roles is None:
-        return report.show()
+    name, path, roles = opened
     copy: ModuleType = roles.copies["A"]
     missing = [f for f in ("save_status", "load_status") if not callable(getattr(copy, f, None))]
     if missing:

@@ -41,7 +41,6 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import fakeredis
@@ -51,7 +50,7 @@ from labs.cluster import ClusterError, ProcessCluster
 from labs.cluster.clients import attempt_payment, logged_in, pay_until_acknowledged, poll
 from labs.history import History, check
 from labs.interleaving import Interleaving
-from labs.learner_code import NotRunnable, compile_file, error_line, fresh_copy, module_source
+from labs.learner_code import compile_file, error_line, fresh_copy, import_root, open_for_check
 from labs.redis_store import connect
 
 STARTER = '''\
@@ -588,15 +587,10 @@ def _check_expiry(report: CheckReport, roles: _Roles, lease: Any) -> None:
     )
 
 
-def _import_root(name: str, path: str) -> str:
-    """The directory from which ``name`` imports (the notebook's, for ``my_idempotency``)."""
-    return str(Path(path).resolve().parents[len(name.split(".")) - 1])
-
-
 def _check_cluster(report: CheckReport, name: str, path: str) -> None:
     """Your layer in 3 real instances: one payment, its first attempt on A, 6 duplicates on B
     and C, A killed while it pays, before the charge. The history checker counts."""
-    root = _import_root(name, path)
+    root = import_root(name, path)
     env = {
         "IDEMPOTENCY_LAYER": name,
         "STEP_DELAY": STEP_DELAY,
@@ -667,14 +661,12 @@ def check_idempotency(module_or_name: Any, *, hint: bool = False) -> CheckReport
     """Check the idempotency layer ``module_or_name`` (``'my_idempotency'``): first as separate
     instances would run it, then in a real cluster with duplicates and a kill mid-payment."""
     report = CheckReport(TITLE, closer=hint)
-    try:
-        name, path = module_source(module_or_name, "my_idempotency", "the app's instances")
-    except NotRunnable as why:
-        report.expect(False, f"cannot run it: {why}", *HINTS["module"])
+    opened = open_for_check(
+        report, module_or_name, "my_idempotency", "the app's instances", _Roles, HINTS["module"]
+    )
+    if opened is None:
         return report.show()
-    roles = report.attempt(f"import {name}", lambda: _Roles(name, path), *HINTS["module"])
-    if roles is None:
-        return report.show()
+    name, path, roles = opened
     copy = roles.copies["A"]
     if not callable(getattr(copy, "idempotent", None)):
         report.expect(False, f"{name} has a function idempotent(pay)", *HINTS["function"])

@@ -21,7 +21,7 @@ from labs.exercises import ex10_idempotency as ex10
 from labs.exercises.ex10_idempotency import HINTS, STARTER, check_idempotency
 
 NAMES = itertools.count()
-SOLUTION = Path("labs/solutions/ex10_idempotency.py").read_text()
+SOLUTION = (Path(__file__).resolve().parents[2] / "labs/solutions/ex10_idempotency.py").read_text()
 CLAIM = "store.set(record, running, nx=True, ex=LEASE_SECONDS)"
 DONE = "store.set(record, json.dumps(done), ex=TTL_SECONDS)"
 REPLAY = 'return stored["status"], stored["answer"], True'
