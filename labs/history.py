@@ -40,6 +40,12 @@ class Attempt:
     replayed: bool = False  # the answer carried Idempotent-Replayed: true
     instance: str = ""
 
+    @property
+    def label(self) -> str:
+        """What the attempt got, in a word or two: ``"timeout"``, ``"409"``, ``"201 replay"``."""
+        label = self.error if self.status is None else str(self.status)
+        return label + (" replay" if self.replayed else "")
+
 
 @dataclass
 class Intent:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import requests
 
 from labs.cluster import ProcessCluster
-from labs.cluster.clients import attempt_payment, logged_in, pay_until_acknowledged
+from labs.cluster.clients import attempt_payment, logged_in, pay_until_acknowledged, wait_until
 from labs.cluster.process import nginx_config
 from labs.history import History, Verdict, check
 from labs.redis_store import connect
@@ -35,6 +35,7 @@ USER = "alice"
 CLIENT_TIMEOUT = 0.5  # seconds a client waits for an answer before it retries
 ANSWER_DELAY = 1.0  # the payments app answers this long after the charge: past the timeout
 WAIT_SECONDS = 15.0  # every wait in here is bounded by this
+BALANCER_TIMEOUT = 0.4  # seconds the balancer waits for an instance (nginx's proxy_read_timeout)
 
 
 class PaymentsExperimentError(RuntimeError):
@@ -56,14 +57,7 @@ class PaymentsRun:
 
     def statuses(self) -> list[list[str]]:
         """Per intent, what each attempt got: ``["timeout", "201"]``, ``["409", "201 replay"]``."""
-        shown = []
-        for intent in self.history.intents:
-            row = []
-            for attempt in intent.attempts:
-                label = attempt.error if attempt.status is None else str(attempt.status)
-                row.append(label + (" replay" if attempt.replayed else ""))
-            shown.append(row)
-        return shown
+        return [[attempt.label for attempt in intent.attempts] for intent in self.history.intents]
 
     def counts(self) -> str:
         return "\n".join(
@@ -105,15 +99,14 @@ def retried_payments(keys: bool, intents: int = 2) -> PaymentsRun:
 
 def _wait_for_step(cluster: ProcessCluster, wanted: str) -> str:
     """Wait until the cluster's (one) payment record has reached the step ``wanted``."""
+
+    def reached() -> bool:
+        records = store.keys(f"{cluster.key_prefix}idem:*")
+        return bool(records) and store.hget(records[0], "step") == wanted
+
     with connect(cluster.redis_url) as store:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            records = store.keys(f"{cluster.key_prefix}idem:*")
-            step = store.hget(records[0], "step") if records else ""
-            if step == wanted:
-                return step
-            time.sleep(0.01)
-    raise PaymentsExperimentError(f"the payment never reached its {wanted!r} step")
+        wait_until(reached, f"the payment's {wanted!r} step", WAIT_SECONDS, PaymentsExperimentError)
+    return wanted
 
 
 def duplicates_under_a_kill(clients: int = 9) -> PaymentsRun:
@@ -186,11 +179,8 @@ def resume_after_a_kill() -> ResumeRun:
         first.join(timeout=WAIT_SECONDS)
         pay_until_acknowledged(history, session, [b], intent, 5.0, pause=0.3)
         charges = _charges(session, b)
-    answers = [row for row in PaymentsRun("", True, check(history, charges), history).statuses()[0]]
-    return ResumeRun(step, answers[1:], check(history, charges))
-
-
-BALANCER_TIMEOUT = 0.4  # seconds the balancer waits for an instance (nginx's proxy_read_timeout)
+    answers = [attempt.label for attempt in intent.attempts[1:]]  # the first was A's
+    return ResumeRun(step, answers, check(history, charges))
 
 
 @dataclass(frozen=True)
@@ -235,7 +225,9 @@ def balancer_resends(retry: str) -> ResendRun:
 def nginx_retry_lines(retry: str) -> str:
     """The lines of the nginx configuration the cluster generates that decide whether a
     timed-out request is sent again, for ``retry`` (``"idempotent"``: nginx's default)."""
-    config = nginx_config([("A", 8001), ("B", 8002)], 8000, "round_robin", "/tmp", retry, 0.4)
+    config = nginx_config(
+        [("A", 8001), ("B", 8002)], 8000, "round_robin", "/tmp", retry, BALANCER_TIMEOUT
+    )
     wanted = ("proxy_next_upstream", "proxy_read_timeout")
     return "\n".join(
         line.strip() for line in config.splitlines() if line.strip().startswith(wanted)

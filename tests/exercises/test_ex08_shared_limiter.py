@@ -4,8 +4,6 @@ differently. Each limiter is a module file, as the notebook's ``%%writefile`` ma
 
 from __future__ import annotations
 
-import itertools
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -14,20 +12,11 @@ import pytest
 
 from labs.exercises.ex08_shared_limiter import HINTS, STARTER, check_shared_limiter
 
-NAMES = itertools.count()
-
 
 @pytest.fixture
-def write_limiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def write_limiter(module_writer):
     """``write_limiter(source)``: a module file next to the "notebook"; returns its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def write(source: str) -> str:
-        name = f"my_limiter_{next(NAMES)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        return name
-
-    return write
+    return module_writer("my_limiter")
 
 
 def failed(report) -> list[str]:

@@ -5,9 +5,7 @@ the notebook's ``%%writefile`` makes it; the cluster phase runs it in real proce
 
 from __future__ import annotations
 
-import itertools
 import sys
-import textwrap
 import types
 from pathlib import Path
 
@@ -15,20 +13,11 @@ import pytest
 
 from labs.exercises.ex09_job_status import HINTS, STARTER, check_job_status
 
-NAMES = itertools.count()
-
 
 @pytest.fixture
-def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def write_module(module_writer):
     """``write_module(source)``: a module file next to the "notebook"; returns its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def write(source: str) -> str:
-        name = f"my_jobs_{next(NAMES)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        return name
-
-    return write
+    return module_writer("my_jobs")
 
 
 def failed(report) -> list[str]:

@@ -9,9 +9,7 @@ for a dead request's lease to lapse: a shorter one keeps the tests short)."""
 
 from __future__ import annotations
 
-import itertools
 import sys
-import textwrap
 import types
 from pathlib import Path
 
@@ -20,7 +18,6 @@ import pytest
 from labs.exercises import ex10_idempotency as ex10
 from labs.exercises.ex10_idempotency import HINTS, STARTER, check_idempotency
 
-NAMES = itertools.count()
 SOLUTION = (Path(__file__).resolve().parents[2] / "labs/solutions/ex10_idempotency.py").read_text()
 CLAIM = "store.set(record, running, nx=True, ex=LEASE_SECONDS)"
 DONE = "store.set(record, json.dumps(done), ex=TTL_SECONDS)"
@@ -28,16 +25,9 @@ REPLAY = 'return stored["status"], stored["answer"], True'
 
 
 @pytest.fixture
-def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def write_module(module_writer):
     """``write_module(source)``: a module file next to the "notebook"; returns its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def write(source: str) -> str:
-        name = f"my_idempotency_{next(NAMES)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        return name
-
-    return write
+    return module_writer("my_idempotency")
 
 
 def variant(*changes: tuple[str, str]) -> str:
