@@ -181,12 +181,17 @@ def test_a_job_delivered_too_often_is_given_up_and_kept_for_a_human(store: redis
 def test_a_worker_renews_its_lease_while_a_long_job_runs(store: redis.Redis) -> None:
     jobs = JobQueue(store, PREFIX)
     # The job runs 2.5 leases long; renewals come every third of a lease, so a renewal would
-    # have to be two thirds of a lease (0.4 s) late for w2 to take the job: a busy CI machine
-    # delays a thread by tens of milliseconds, not hundreds.
+    # have to be two thirds of a lease (0.4 s) late for w2 to take the job.
     job_id = jobs.enqueue("sleep", {"seconds": 1.5})
     busy = worker(store, "w1", visibility=0.6)
     thread = threading.Thread(target=busy.run_once)
     thread.start()
+    # w2 starts asking once w1 holds the job: before that, w2 could simply be first to read it
+    # (what failed twice against a real redis-server, where a read is quicker than a thread start).
+    deadline = time.monotonic() + 5
+    while list(jobs.pending().values()) != ["w1"] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert list(jobs.pending().values()) == ["w1"]
     stolen = []
     while thread.is_alive():  # another worker keeps asking: the job is never free
         stolen.append(jobs.claim("w2", visibility=0.6))
