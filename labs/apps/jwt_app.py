@@ -57,7 +57,7 @@ from labs.apps.web import (
     int_setting,
     secret_from,
 )
-from labs.redis_store import get_redis
+from labs.redis_store import lazy_redis
 
 ALGORITHM = "HS256"  # the only algorithm accepted: pinned, never taken from the token
 MIN_SECRET_BYTES = 32  # HS256 needs a key at least as long as its 256-bit output
@@ -310,7 +310,7 @@ def create_app(
     config = dict(config or {})
     settings = settings_from(config)  # fail here, loudly, on a bad secret or setting
     app = create_base_app(__name__, instance_id, config)
-    store = redis if redis is not None else get_redis()
+    store = redis if redis is not None else lazy_redis()
     cart_ttl = int_setting(app.config, "CART_TTL_SECONDS", DEFAULT_CART_TTL_SECONDS, 1, 31_536_000)
     app.extensions["jwt_settings"] = settings
     app.extensions["jwt_store"] = store

@@ -79,7 +79,7 @@ from labs.apps.web import (
     int_setting,
     text_setting,
 )
-from labs.redis_store import get_redis
+from labs.redis_store import lazy_redis
 
 STATES = ("memory", "shared")
 DEFAULT_LIMIT = 10
@@ -191,7 +191,7 @@ def create_app(
 ) -> Flask:
     """One instance: the stateless app's routes, plus quota, products and likes."""
     config = dict(config or {})
-    store = redis if redis is not None else get_redis()
+    store = redis if redis is not None else lazy_redis()
     app = stateless_app.create_app(instance_id, redis=store, config=config)
     state = choice_setting(config, "STATE", "shared", STATES)
     limit = int_setting(app.config, "RATE_LIMIT", DEFAULT_LIMIT, 1, MAX_LIMIT)

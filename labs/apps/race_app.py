@@ -30,7 +30,7 @@ from redis import Redis
 from werkzeug.exceptions import Unauthorized
 
 from labs.apps import stateless_app
-from labs.redis_store import get_redis
+from labs.redis_store import lazy_redis
 
 STATES = ("memory", "shared")
 DEFAULT_IO_WAIT_SECONDS = 0.0
@@ -54,7 +54,7 @@ def create_app(
     """One instance of the stateless app whose ``GET /me`` reads the user a hook remembered."""
     settings = {**os.environ, **(config or {})}
     state, io_wait = state_setting(settings), io_wait_setting(settings)
-    store = redis if redis is not None else get_redis()
+    store = redis if redis is not None else lazy_redis()
     app = stateless_app.create_app(instance_id, store, config)
 
     @app.before_request

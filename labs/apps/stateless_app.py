@@ -46,7 +46,7 @@ from labs.apps.web import (
     error,
     int_setting,
 )
-from labs.redis_store import get_redis
+from labs.redis_store import lazy_redis
 
 COOKIE = "session"
 SESSION_PREFIX = "session:"
@@ -87,7 +87,7 @@ def create_app(
     """One instance; every instance given the same Redis sees the same sessions and carts."""
     app = create_base_app(__name__, instance_id, config)
     ttl = session_ttl(app.config)
-    store = redis if redis is not None else get_redis()
+    store = redis if redis is not None else lazy_redis()
     secure = bool(app.config["SESSION_COOKIE_SECURE"])
 
     def current_session() -> tuple[str, str, dict[str, int]]:

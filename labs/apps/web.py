@@ -34,7 +34,8 @@ from redis.exceptions import ConnectionError as StoreConnectionError
 from redis.exceptions import TimeoutError as StoreTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from labs.apps import draining
+from labs.apps.probes import Instance
+from labs.learner_code import plugged_module
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 20  # a login or a cart item is one flat object; 20 leaves room, 1,000 does not
@@ -92,26 +93,30 @@ def create_base_app(name: str, instance_id: str, config: dict[str, Any] | None =
 
 
 def add_health_routes(app: Flask, store: Any = None) -> None:
-    """``/healthz`` (this process is alive) and ``/readyz`` (it can serve: not draining, store up).
+    """``/healthz`` (liveness: this process is alive) and ``/readyz`` (readiness: it can serve).
 
-    Liveness checks only the process itself, so a Redis outage never gets every instance
-    restarted at once; readiness also pings the shared ``store`` when the app has one.
+    Each route asks a probe of :mod:`labs.apps.probes` (or of the module ``PROBES`` names: the
+    app's config, else the environment) and answers 200 for True, a JSON 503 for False. A store
+    error inside a probe is a 503 naming the store, as on any route.
     """
     instance_id = app.config["INSTANCE_ID"]
+    probes = plugged_module(
+        "PROBES", text_setting(app.config, "PROBES", "labs.apps.probes"), ("liveness", "readiness")
+    )
+    instance = Instance(instance_id, store)
 
     @app.get("/healthz")
-    def healthz() -> Response:
+    def healthz() -> Response | tuple[Response, int]:
+        if not probes.liveness(instance):
+            return error(503, "not alive: the liveness probe said no")
         return jsonify(status="ok", instance=instance_id)
 
     @app.get("/readyz")
     def readyz() -> Response | tuple[Response, int]:
-        if draining.is_draining():
-            return error(503, "draining: not taking new requests")
-        if store is not None:
-            try:
-                store.ping()
-            except (StoreConnectionError, StoreTimeoutError, OSError):
-                return error(503, STORE_DOWN)
+        if not probes.readiness(instance):
+            if instance.draining:
+                return error(503, "draining: not taking new requests")
+            return error(503, "not ready: the readiness probe said no")
         return jsonify(status="ready", instance=instance_id)
 
 

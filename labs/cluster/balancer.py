@@ -133,6 +133,7 @@ class LoadBalancer:
         health_interval: float | None = 0.25,
         timeout: float = 30.0,
         retry: str = "idempotent",
+        strict_readiness: bool = False,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
@@ -146,6 +147,9 @@ class LoadBalancer:
         self.health_interval = health_interval
         self.timeout = timeout
         self.retry = retry
+        # True: an instance not ready is never tried, even when no instance is (then: a 502), as a
+        # Kubernetes Service routes only to ready pods. False: all looking down, try them all.
+        self.strict_readiness = strict_readiness
         self.served: Counter[str] = Counter()  # instance id -> responses it produced
         self.marked_down: Counter[str] = Counter()  # instance id -> failures seen (refused, broken)
         self.retried: Counter[str] = Counter()  # method -> sent requests resent after a failure
@@ -165,13 +169,40 @@ class LoadBalancer:
         now = time.monotonic()
         with self._lock:
             up = [b for b in self.backends if b.is_up(now)]
-            pool = up or list(self.backends)  # everyone looks down: try them all anyway
+            if self.strict_readiness:
+                pool = up or [b for b in self.backends if b.ready]  # the ready ones, if any
+            else:
+                pool = up or list(self.backends)  # everyone looks down: try them all anyway
+            if not pool:
+                return []
             pinned = [b for b in up if self.policy == "sticky" and b.id == route]
             if pinned:  # its own instance is up: the round-robin turn is not used
                 return pinned + [b for b in pool if b not in pinned]
             start = self._next % len(pool)
             self._next += 1
         return pool[start:] + pool[:start]
+
+    def add_backend(self, id: str, url: str, ready: bool = True) -> Backend:
+        """Put instance ``id`` at ``url`` in the pool (a scale-out)."""
+        backend = Backend(id, *_host_port(url), ready=ready)
+        with self._lock:
+            if any(b.id == id for b in self.backends):
+                raise ValueError(f"instance {id!r} is already behind the balancer")
+            self.backends = [*self.backends, backend]
+            self._in_flight.setdefault(id, Counter())
+        return backend
+
+    def remove_backend(self, id: str) -> None:
+        """Take instance ``id`` out of the pool for good (a scale-in): no new request goes to it."""
+        with self._lock:
+            self.backends = [b for b in self.backends if b.id != id]
+
+    def backend(self, id: str) -> Backend:
+        """The balancer's record of instance ``id`` (``ready``: whether it gets requests)."""
+        for backend in self.backends:
+            if backend.id == id:
+                return backend
+        raise ValueError(f"no instance {id!r} behind the balancer")
 
     def mark_down(self, backend: Backend) -> None:
         with self._lock:

@@ -8,8 +8,10 @@ pay through the same client, which records every attempt in a :class:`labs.histo
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import requests
 
@@ -93,3 +95,88 @@ def pay_until_acknowledged(
         if attempt.status is not None and attempt.status < 500 and attempt.status != 409:
             return
         time.sleep(pause)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request of a :class:`SteadyLoad`: when it left (seconds since the load started), how
+    long it took, its status (None: no answer at all) and the instance that answered."""
+
+    sent: float
+    seconds: float
+    status: int | None
+    instance: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+class SteadyLoad:
+    """``clients`` threads, each with its own logged-in session, sending ``GET path`` one at a
+    time (``pause`` seconds apart) through ``base`` until the ``with`` block ends; every answer
+    is in :attr:`answers`, in the order they came back. Every request waits at most
+    ``timeout`` seconds (then it counts as no answer)."""
+
+    def __init__(
+        self,
+        base: str,
+        path: str = "/me",
+        clients: int = 4,
+        pause: float = 0.02,
+        timeout: float = 2.0,
+        users: tuple[str, ...] = ("alice", "bob"),
+    ) -> None:
+        self.base, self.path, self.pause, self.timeout = base, path, pause, timeout
+        self.sessions = [logged_in(base, users[i % len(users)]) for i in range(clients)]
+        self.answers: list[Answer] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.started = 0.0
+
+    def __enter__(self) -> SteadyLoad:
+        self.started = time.monotonic()
+        for number, session in enumerate(self.sessions):
+            thread = threading.Thread(target=self._send, args=(session,), name=f"load-{number}")
+            thread.daemon = True
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+        for session in self.sessions:
+            session.close()
+
+    def now(self) -> float:
+        """Seconds since the load started (the clock of :attr:`answers`)."""
+        return time.monotonic() - self.started
+
+    def _send(self, session: requests.Session) -> None:
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            status = instance = None
+            try:
+                response = session.get(self.base + self.path, timeout=self.timeout)
+                status, instance = response.status_code, response.headers.get("X-Instance")
+            except requests.RequestException:
+                pass
+            answer = Answer(sent - self.started, time.monotonic() - sent, status, instance)
+            with self._lock:
+                self.answers.append(answer)
+            self._stop.wait(self.pause)
+
+    def failed(self, start: float = 0.0, end: float = float("inf")) -> int:
+        """Requests sent from ``start`` to ``end`` (seconds since the load started) that failed."""
+        return sum(1 for a in self.answers if start <= a.sent < end and not a.ok)
+
+    def sent(self, start: float = 0.0, end: float = float("inf")) -> int:
+        return sum(1 for a in self.answers if start <= a.sent < end)
+
+    def last_failure(self) -> float | None:
+        """When the last failed request was sent, or None if none failed."""
+        failures = [a.sent for a in self.answers if not a.ok]
+        return max(failures) if failures else None

@@ -12,6 +12,11 @@ graceful SIGTERM, the way a deploy stops an instance:
    balancers that only learn from failures time to notice);
 3. then gunicorn stops as usual: the request in flight finishes, the worker and master exit 0.
 
+``BOOT_SECONDS`` plays a slow start (loading a model, warming caches): the worker waits that long
+before it takes its first request, so a restarted instance is out of service for its boot time
+(lesson 11). Its port is open all along (gunicorn's master holds it), so a probe sent meanwhile
+waits unanswered until its own timeout, as a probe of a booting container does.
+
 A watchdog in the master also stops the instance if the process that started it disappears
 (a notebook kernel killed hard), so no instance outlives its cluster.
 """
@@ -28,6 +33,7 @@ from typing import Any
 from labs.apps import draining
 
 DRAIN_SECONDS = float(os.environ.get("DRAIN_SECONDS", "1.0"))
+BOOT_SECONDS = float(os.environ.get("BOOT_SECONDS", "0"))
 
 workers = 1
 worker_class = "sync"
@@ -39,7 +45,11 @@ accesslog = None
 
 
 def post_worker_init(worker: Any) -> None:
-    """Replace the worker's SIGTERM handler: drain first, then stop the way gunicorn would."""
+    """Boot (``BOOT_SECONDS``), then replace the worker's SIGTERM handler: drain first, then
+    stop the way gunicorn would."""
+    if BOOT_SECONDS > 0:
+        worker.log.info("booting: %.1f s before the first request", BOOT_SECONDS)
+        time.sleep(BOOT_SECONDS)
     stop_worker = worker.handle_exit  # gunicorn's own: alive = False, finish the request, exit
 
     def finish_draining() -> None:

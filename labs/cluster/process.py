@@ -40,6 +40,21 @@ in ``S3_ENDPOINT_URL``. Every instance also gets ``KEY_PREFIX`` (:attr:`ProcessC
 the start of every key and object name the cluster owns, so clusters can share one Redis or
 bucket) and a ``TMPDIR`` inside the work directory ("local disk" that leaves with the cluster).
 
+Lesson 11's additions:
+
+* ``probes=Probes(liveness=..., readiness=..., startup=...)`` puts a supervisor in charge
+  (:mod:`labs.cluster.supervisor`, :attr:`ProcessCluster.supervisor`): it restarts an instance
+  whose liveness fails and keeps an unready one out of the pool, as a kubelet does. The Python
+  balancer then routes only to instances the supervisor calls ready (no ready instance: a 502),
+  as a Kubernetes Service routes only to ready pods, and it does not probe on its own.
+* ``store_proxy="open"`` puts a loopback proxy (:class:`labs.cluster.proxy.TcpProxy`,
+  :attr:`ProcessCluster.store_proxy`) between the instances and the store, so a lesson can cut
+  the store for them (``cluster.store_proxy.cut()``, ``.restore()``) without touching the server
+  behind ``REDIS_URL``; ``"refuse"`` starts it cut: instances that start before Redis exists.
+* ``boot_seconds`` makes every instance wait that long before its first request (a slow start:
+  what a restart costs); ``instance_env={"C": {"DRAIN_SECONDS": "0"}}`` sets one instance's
+  environment apart; :meth:`ProcessCluster.scale` adds or removes instances while it runs.
+
 ``stop()`` (or leaving the ``with``) is abrupt on purpose: SIGKILL to every process group, since
 a lab cluster has nothing to save and lessons must stay quick; a graceful stop of one instance
 is ``terminate``. A cluster never stopped is stopped when Python exits (a kernel restart too).
@@ -73,6 +88,9 @@ from typing import IO, Any
 from labs import object_store
 from labs.apps import app_module
 from labs.cluster.balancer import MAX_BODY_BYTES, RETRY, ROUTE_COOKIE, LoadBalancer
+from labs.cluster.proxy import MODES as PROXY_MODES
+from labs.cluster.proxy import TcpProxy
+from labs.cluster.supervisor import Probes, Supervisor
 from labs.cluster.workers import WorkerPool
 from labs.jobs.queue import JobQueue
 from labs.redis_store import EmbeddedRedisServer, connect, redis_url
@@ -87,6 +105,8 @@ COURSE_SECRET_KEY = "course-cluster-secret-key: loopback teaching cluster, not f
 COURSE_JWT_SECRET = "course-cluster-jwt-secret: loopback teaching cluster, not for production"
 FAIL_TIMEOUT_SECONDS = 2  # how long a balancer skips an instance that refused a connection
 MAX_REQUEST_DELAY = 10.0  # seconds: a slow handler, not a hung one
+MAX_BOOT_SECONDS = 20.0  # a slow start, within gunicorn's 30 s worker timeout
+STORE_PROXY = (None, "open", *PROXY_MODES)  # the store proxy's mode when the cluster starts
 UNDELAYED_PATHS = ("/healthz", "/readyz", "/login")  # probes and set-up stay quick
 # What each retry setting is in nginx's words (labs.cluster.balancer.RETRY).
 NGINX_NEXT_UPSTREAM = {
@@ -294,7 +314,9 @@ class _Resources:
 
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
+    supervisor: Supervisor | None = None  # stopped first: it would restart what is stopped
     balancer: LoadBalancer | None = None
+    store_proxy: TcpProxy | None = None
     store: EmbeddedRedisServer | None = None
     s3: object_store.EmbeddedS3Server | None = None
     s3_url: str | None = None  # the endpoint whose objects under key_prefix are the cluster's
@@ -305,6 +327,8 @@ class _Resources:
     def release(self) -> None:
         """Stop the balancer, every process group, the stores; delete the work directory and,
         on a shared Redis or S3, every key and object under the cluster's prefix."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
         if self.balancer is not None:
             self.balancer.stop()
         # Abrupt on purpose: a lab cluster has nothing to save, and lessons must stay quick.
@@ -317,6 +341,8 @@ class _Resources:
             _stop_group(process, grace=0)
         for log in self.logs:
             log.close()
+        if self.store_proxy is not None:
+            self.store_proxy.stop()
         if self.real_redis_url is not None:
             _delete_keys(self.real_redis_url, self.key_prefix)
         if self.s3_url is not None:
@@ -330,6 +356,7 @@ class _Resources:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.processes, self.logs = [], []
+        self.supervisor, self.store_proxy = None, None
         self.balancer, self.store, self.workdir = None, None, None
         self.s3, self.s3_url, self.real_redis_url = None, None, None
 
@@ -385,6 +412,10 @@ class ProcessCluster:
         s3: bool = False,
         workers: int = 0,
         upstream_timeout: float = 30.0,
+        probes: Probes | None = None,
+        store_proxy: str | None = None,
+        boot_seconds: float = 0.0,
+        instance_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         if not 1 <= instances <= len(INSTANCE_IDS):
             raise ValueError(f"instances must be from 1 to {len(INSTANCE_IDS)}")
@@ -404,6 +435,21 @@ class ProcessCluster:
             raise ValueError(
                 f"request_delay must be from 0 to {MAX_REQUEST_DELAY:g} s, not {request_delay!r}"
             )
+        if store_proxy not in STORE_PROXY:
+            raise ValueError(f"store_proxy must be one of {STORE_PROXY}, not {store_proxy!r}")
+        if not 0 <= boot_seconds <= MAX_BOOT_SECONDS:
+            raise ValueError(
+                f"boot_seconds must be from 0 to {MAX_BOOT_SECONDS:g} s, not {boot_seconds!r}"
+            )
+        if probes is not None and not isinstance(probes, Probes):
+            raise ValueError("probes must be a labs.cluster.supervisor.Probes")
+        if probes is not None and balancer == "nginx":
+            raise ValueError(
+                "a supervised cluster needs the Python balancer (the supervisor sets its pool); "
+                "use balancer='python' or 'auto'"
+            )
+        if probes is not None:
+            balancer = "python"
         nginx = find_nginx()
         if balancer == "nginx" and nginx is None:
             raise ClusterError("nginx is not installed (apt-get install nginx), use 'python'")
@@ -416,6 +462,10 @@ class ProcessCluster:
         self.upstream_timeout = float(upstream_timeout)
         self.drain_seconds = drain_seconds
         self.start_timeout = start_timeout
+        self.probes = probes
+        self.store_proxy_mode = store_proxy
+        self.boot_seconds = float(boot_seconds)
+        self._instance_env = {name: dict(values) for name, values in (instance_env or {}).items()}
         self._nginx = nginx
         self._extra_env = dict(env or {})
         self.s3 = bool(s3)
@@ -454,8 +504,22 @@ class ProcessCluster:
 
     @property
     def redis_url(self) -> str | None:
-        """The shared store the instances use."""
+        """The shared store itself (behind the store proxy, if the cluster has one)."""
         return self._redis_url
+
+    @property
+    def store_proxy(self) -> TcpProxy:
+        """The proxy between the instances and the store (``store_proxy=...``): ``cut()`` it."""
+        if self._resources.store_proxy is None:
+            raise RuntimeError("this cluster has no store proxy: start it with store_proxy='open'")
+        return self._resources.store_proxy
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The supervisor acting on the probes (``probes=...``): restarts, readiness, events."""
+        if self._resources.supervisor is None:
+            raise RuntimeError("this cluster has no supervisor: start it with probes=Probes(...)")
+        return self._resources.supervisor
 
     @property
     def ports(self) -> list[int]:
@@ -534,6 +598,11 @@ class ProcessCluster:
                 self._store_port = int(self._redis_url.rsplit(":", 1)[1].split("/")[0])
             if self.s3:
                 self._start_s3()
+            if self.store_proxy_mode is not None:
+                proxy = TcpProxy(self._redis_url).start()
+                self._resources.store_proxy = proxy
+                if self.store_proxy_mode != "open":
+                    proxy.cut(self.store_proxy_mode)  # the store does not exist yet, for them
             self._instances = [
                 _Instance(INSTANCE_IDS[i], free_port(), Path(workdir) / f"instance-{i}.log")
                 for i in range(self._count)
@@ -548,6 +617,11 @@ class ProcessCluster:
                 count = len(self._workers.names)
                 self._workers = WorkerPool(count, self._spawn, _stop_group, workdir).start()
             self._start_balancer(workdir)
+            if self.probes is not None:
+                supervisor = Supervisor(self, self.probes)
+                self._resources.supervisor = supervisor
+                for instance in self._instances:
+                    supervisor.watch(instance.id)
         except BaseException:
             self.stop()
             raise
@@ -581,6 +655,8 @@ class ProcessCluster:
         instance = self._instance(which)
         if instance.process is None or instance.process.poll() is not None:
             raise RuntimeError(f"instance {instance.id} is not running")
+        if self._resources.supervisor is not None:
+            self._resources.supervisor.terminating(instance.id)  # a stop, not a failure
         instance.process.send_signal(signal.SIGTERM)
 
     def wait(self, which: int | str, timeout: float = 30.0) -> int:
@@ -600,6 +676,60 @@ class ProcessCluster:
             self.wait(which, timeout=self.drain_seconds + 20)
         self._launch(instance)
         self._await_ready(instance, retry_port=False)
+        if self._resources.supervisor is not None:
+            self._resources.supervisor.watch(instance.id)  # probed again, from its start
+
+    def relaunch(self, which: int | str) -> None:
+        """``kill -9`` instance ``which`` if it runs, and start a new process on its port at
+        once, without waiting for it to answer (what the supervisor does on a failed probe)."""
+        instance = self._instance(which)
+        if instance.process is not None and instance.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(instance.process.pid, signal.SIGKILL)
+            _stop_group(instance.process, grace=0)
+        self._launch(instance)
+
+    def scale(self, replicas: int) -> list[str]:
+        """Run ``replicas`` instances from now on: new ones are started (and join the pool once
+        they answer); the newest are removed first, out of the pool, then stopped gracefully
+        (SIGTERM). The same command for every replica. Returns the instances now running."""
+        if not 1 <= replicas <= len(INSTANCE_IDS):
+            raise ValueError(f"replicas must be from 1 to {len(INSTANCE_IDS)}, not {replicas!r}")
+        balancer = self._resources.balancer
+        if balancer is None:
+            raise RuntimeError("scale() needs the Python balancer: start with balancer='python'")
+        while len(self._instances) < replicas:
+            used = {instance.id for instance in self._instances}
+            name = next(letter for letter in INSTANCE_IDS if letter not in used)
+            workdir = Path(str(self._resources.workdir))
+            instance = _Instance(name, free_port(), workdir / f"instance-{name}.log")
+            self._instances.append(instance)
+            self._launch(instance)
+            self._await_ready(instance, retry_port=True)
+            balancer.add_backend(name, instance.url, ready=self.probes is None)
+            if self._resources.supervisor is not None:
+                self._resources.supervisor.watch(name)
+        while len(self._instances) > replicas:
+            instance = self._instances[-1]
+            if self._resources.supervisor is not None:
+                self._resources.supervisor.forget(instance.id)
+            balancer.remove_backend(instance.id)  # first out of the pool, then stopped
+            if instance.process is not None and instance.process.poll() is None:
+                self.terminate(instance.id)
+                self.wait(instance.id, timeout=self.drain_seconds + 20)
+            self._instances.pop()
+        return self.instance_ids
+
+    def instance_port(self, which: int | str) -> int:
+        """The loopback port instance ``which`` listens on."""
+        return self._instance(which).port
+
+    def set_ready(self, which: str, ready: bool) -> None:
+        """Put instance ``which`` in the balancer's pool, or take it out (the supervisor's job)."""
+        balancer = self._resources.balancer
+        if balancer is not None:
+            with contextlib.suppress(ValueError):  # already removed by a scale-in
+                balancer.backend(which).ready = ready
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -624,6 +754,10 @@ class ProcessCluster:
             SBD_PARENT_PID=str(os.getpid()),
             PYTHONUNBUFFERED="1",
         )
+        if self._resources.store_proxy is not None:
+            env["REDIS_URL"] = self._resources.store_proxy.url  # the store, through the proxy
+        if self.boot_seconds:
+            env["BOOT_SECONDS"] = str(self.boot_seconds)
         if self._resources.workdir is not None:
             env["TMPDIR"] = str(Path(self._resources.workdir, "tmp"))  # files on "local disk"
         env.update(self._s3_env)
@@ -642,6 +776,7 @@ class ProcessCluster:
         self._s3_env = {**self._s3_env, "S3_BUCKET": object_store.bucket_name()}
 
     def _launch(self, instance: _Instance) -> None:
+        env = {**self._environment(), **self._instance_env.get(instance.id, {})}
         command = [
             sys.executable,
             "-m",
@@ -658,9 +793,11 @@ class ProcessCluster:
             command[-1] = (
                 f"{__name__}:delayed_app({self.app!r}, {instance.id!r}, {self.request_delay!r})"
             )
-        instance.process = self._spawn(command, instance.log_path)
+        instance.process = self._spawn(command, instance.log_path, env)
 
-    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, command: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start ``command`` with the instances' environment, its output appended to
         ``log_path``, in a process group of its own (a kill reaches all of it); stop() ends it."""
         log = open(log_path, "ab")  # noqa: SIM115 - closed by _Resources.release
@@ -670,7 +807,7 @@ class ProcessCluster:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self._environment(),
+            env=env if env is not None else self._environment(),
             start_new_session=True,
         )
         self._resources.processes.append(process)
@@ -710,6 +847,9 @@ class ProcessCluster:
                 down_seconds=FAIL_TIMEOUT_SECONDS,
                 retry=self.retry,
                 timeout=self.upstream_timeout,
+                # Supervised: the supervisor says who is ready; the balancer asks no one itself.
+                health_interval=None if self.probes is not None else 0.25,
+                strict_readiness=self.probes is not None,
             )
             self._resources.balancer = balancer.start()
             self._balancer_port = int(balancer.url.rsplit(":", 1)[1])
@@ -754,13 +894,16 @@ class ProcessCluster:
 
 
 def _answers_as(port: int, instance_id: str) -> bool:
-    """True when ``GET /healthz`` on ``port`` is answered by instance ``instance_id``."""
+    """True when ``GET /healthz`` on ``port`` is answered (200 or 503) by ``instance_id``."""
     connection = http.client.HTTPConnection(HOST, port, timeout=1.0)
     try:
         connection.request("GET", "/healthz")
         response = connection.getresponse()
         response.read()
-        return response.status == 200 and response.getheader("X-Instance") == instance_id
+        # 503 too: an instance whose liveness says no (lesson 11's deep probe, with the store
+        # down) has started; acting on that is the supervisor's job, not the start-up's.
+        answered = response.status in (200, 503)
+        return answered and response.getheader("X-Instance") == instance_id
     except OSError:
         return False
     finally:
