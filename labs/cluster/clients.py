@@ -170,8 +170,9 @@ class SteadyLoad:
             self._stop.wait(self.pause)
 
     def failed(self, start: float = 0.0, end: float = float("inf")) -> int:
-        """Requests sent from ``start`` to ``end`` (seconds since the load started) that failed."""
-        return sum(1 for a in self.answers if start <= a.sent < end and not a.ok)
+        """Requests that failed, answered from ``start`` to ``end`` (seconds since the load
+        started): a request in flight when something happened at ``start`` counts."""
+        return sum(1 for a in self.answers if start <= a.sent + a.seconds < end and not a.ok)
 
     def sent(self, start: float = 0.0, end: float = float("inf")) -> int:
         return sum(1 for a in self.answers if start <= a.sent < end)
