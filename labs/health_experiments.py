@@ -243,3 +243,146 @@ def readiness(probes: Probes) -> float:
     if probe is None:
         raise ValueError("no readiness probe")
     return round(probe.detection_seconds + probe.timeoutSeconds, 2)
+
+
+# --- start order and replica count -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartRun:
+    """Instances started while Redis did not exist, then Redis appearing."""
+
+    instances: int
+    alive_before: int  # instances answering /healthz 200 while Redis was missing
+    ready_before: int  # instances answering /readyz 200 meanwhile (0 expected)
+    balancer_status: int  # what a request through the balancer got meanwhile
+    restarts: int  # by the supervisor, all along
+    ready_after: float | None  # seconds from Redis's arrival until all were ready
+    logged_in: bool  # a user could log in and be served afterwards
+
+    def verdict(self) -> str:
+        n = self.instances
+        ready = "NO" if self.ready_after is None else "yes"
+        return "\n".join(
+            [
+                f"{n} instances started before Redis existed:",
+                f"  alive (/healthz 200): {self.alive_before} of {n}; ready (/readyz 200): "
+                f"{self.ready_before} of {n}; through the balancer: {self.balancer_status}",
+                f"  restarts while Redis was missing: {self.restarts}",
+                f"  Redis appears: every instance ready within 2 s: {ready}; "
+                f"a user logs in and is served: {'yes' if self.logged_in else 'NO'}",
+            ]
+        )
+
+
+def start_before_redis(instances: int = 3, missing: float = 1.5) -> StartRun:
+    """Start a supervised cluster whose store proxy refuses connections (Redis "does not exist"
+    yet), look at it for ``missing`` seconds, then let Redis appear."""
+    import requests
+
+    with ProcessCluster(
+        "stateless", instances, probes=lab_probes(), store_proxy="refuse"
+    ) as cluster:
+        time.sleep(missing)
+
+        def status(url: str) -> int:
+            return requests.get(url, timeout=5).status_code
+
+        alive = sum(status(url + "/healthz") == 200 for url in cluster.instance_urls)
+        ready = sum(status(url + "/readyz") == 200 for url in cluster.instance_urls)
+        through = status(cluster.url + "/me")
+        cluster.store_proxy.restore()
+        start = time.monotonic()
+        everyone = poll(lambda: len(cluster.supervisor.ready_instances()) == instances, 2.0)
+        ready_after = time.monotonic() - start if everyone else None
+        served = False
+        if everyone:
+            from labs.cluster.clients import logged_in
+
+            with logged_in(cluster.url) as session:
+                served = session.get(cluster.url + "/me", timeout=5).status_code == 200
+        return StartRun(
+            instances,
+            alive,
+            ready,
+            through,
+            cluster.supervisor.total_restarts(),
+            ready_after,
+            served,
+        )
+
+
+@dataclass(frozen=True)
+class ScaleStep:
+    replicas: int
+    running: list[str]  # the instances after the step
+    served_by: list[str]  # which instances answered the user's requests, sorted
+    cart_kept: bool  # every answer showed the cart the user filled at 1 replica
+    failed: int  # requests of the steady load that failed during the step
+
+
+def scale_both_ways(steps: tuple[int, ...] = (3, 7, 1)) -> list[ScaleStep]:
+    """One user logs in and fills a cart on 1 replica; the cluster scales through ``steps``
+    (the same command for every replica; scale-in takes the newest out of the pool, then stops
+    it gracefully) under a steady load; after each step the user's requests go round the
+    instances running and every answer shows the same cart."""
+    from labs.cluster.clients import logged_in
+
+    results = []
+    with ProcessCluster("stateless", 1, balancer="python", drain_seconds=0.2) as cluster:
+        user = logged_in(cluster.url, "carol")
+        user.post(cluster.url + "/cart/items", json={"sku": "tea", "qty": 2}, timeout=5)
+        for replicas in steps:
+            with SteadyLoad(cluster.url, "/me", clients=2, pause=0.02) as load:
+                running = cluster.scale(replicas)  # under load: nothing may fail
+            served, kept = set(), True
+            for _ in range(2 * replicas):  # round robin: twice round the instances running
+                answer = user.get(cluster.url + "/cart", timeout=5)
+                kept &= answer.status_code == 200 and answer.json()["items"] == {"tea": 2}
+                served.add(answer.headers.get("X-Instance", "?"))
+            results.append(ScaleStep(replicas, running, sorted(served), kept, load.failed()))
+        user.close()
+    return results
+
+
+def scale_table(steps: list[ScaleStep]) -> str:
+    """The steps as a table (no timings: every number here is exact)."""
+    rows = [f"{'replicas':>8}  {'running':<16}{'served the user':<18}{'cart kept':<11}failed"]
+    for step in steps:
+        rows.append(
+            f"{step.replicas:>8}  {''.join(step.running):<16}{''.join(step.served_by):<18}"
+            f"{'yes' if step.cart_kept else 'NO':<11}{step.failed}"
+        )
+    return "\n".join(rows)
+
+
+# --- the manifest beside the lab -------------------------------------------------------------
+
+MANIFEST = "deploy/k8s/app.yaml"
+
+
+def manifest_beside_lab(root: str | None = None) -> str:
+    """The probe lines of the Deployment in :data:`MANIFEST`, each beside the lab's setting."""
+    from pathlib import Path
+
+    import yaml
+
+    base = Path(root) if root else Path(__file__).resolve().parents[1]
+    documents = yaml.safe_load_all((base / MANIFEST).read_text())
+    deployment = next(d for d in documents if d and d.get("kind") == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    lab = lab_probes()
+    pairs = [(f"{MANIFEST} (Kubernetes' clock)", f"the lab ({TIME_SCALE}x faster)")]
+    for kind in ("startup", "liveness", "readiness"):
+        probe = container[f"{kind}Probe"]
+        mine = getattr(lab, kind)
+        pairs.append((f"{kind}Probe: GET {probe['httpGet']['path']}", mine.path))
+        for name in ("periodSeconds", "failureThreshold", "timeoutSeconds"):
+            if name in probe:
+                pairs.append((f"  {name}: {probe[name]:g}", f"{getattr(mine, name):g}"))
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    pairs.append(
+        (f"preStop sleep: {pause:g} s", f"{PRESTOP_SECONDS / TIME_SCALE:g} s (DRAIN_SECONDS)")
+    )
+    rows = [f"{left:<44}{right}" for left, right in pairs]
+    return "\n".join(rows)

@@ -698,26 +698,31 @@ class ProcessCluster:
         balancer = self._resources.balancer
         if balancer is None:
             raise RuntimeError("scale() needs the Python balancer: start with balancer='python'")
+        added = []
         while len(self._instances) < replicas:
             used = {instance.id for instance in self._instances}
             name = next(letter for letter in INSTANCE_IDS if letter not in used)
             workdir = Path(str(self._resources.workdir))
             instance = _Instance(name, free_port(), workdir / f"instance-{name}.log")
             self._instances.append(instance)
-            self._launch(instance)
+            self._launch(instance)  # all of them start at once, as a ReplicaSet's pods do
+            added.append(instance)
+        for instance in added:
             self._await_ready(instance, retry_port=True)
-            balancer.add_backend(name, instance.url, ready=self.probes is None)
+            balancer.add_backend(instance.id, instance.url, ready=self.probes is None)
             if self._resources.supervisor is not None:
-                self._resources.supervisor.watch(name)
-        while len(self._instances) > replicas:
-            instance = self._instances[-1]
+                self._resources.supervisor.watch(instance.id)
+        removed = self._instances[replicas:]
+        for instance in removed:
             if self._resources.supervisor is not None:
                 self._resources.supervisor.forget(instance.id)
             balancer.remove_backend(instance.id)  # first out of the pool, then stopped
             if instance.process is not None and instance.process.poll() is None:
                 self.terminate(instance.id)
+        for instance in removed:
+            if instance.process is not None:
                 self.wait(instance.id, timeout=self.drain_seconds + 20)
-            self._instances.pop()
+        del self._instances[replicas:]
         return self.instance_ids
 
     def instance_port(self, which: int | str) -> int:

@@ -11,12 +11,19 @@ import pytest
 from labs.health_experiments import (
     DESIGNS,
     MANIFEST_PROBES,
+    PRESTOP_SECONDS,
     SHUTDOWN_STYLES,
     TIME_SCALE,
     graceful_shutdown,
     lab_probes,
+    manifest_beside_lab,
     restart_storm,
+    scale_both_ways,
+    scale_table,
+    start_before_redis,
 )
+
+READINESS = MANIFEST_PROBES.readiness
 
 
 @pytest.mark.parametrize("design", list(DESIGNS))
@@ -55,3 +62,26 @@ def test_the_lab_probes_are_the_manifests_at_a_faster_clock() -> None:
 def test_bad_arguments_are_refused_with_a_clear_message(arguments: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         restart_storm(**arguments)
+
+
+def test_instances_started_before_redis_stay_up_unready_and_need_no_restart() -> None:
+    run = start_before_redis(instances=2, missing=1.0)
+    assert (run.alive_before, run.ready_before, run.balancer_status) == (2, 0, 502)
+    assert run.restarts == 0 and run.ready_after is not None and run.logged_in
+    assert "NO" not in run.verdict()
+
+
+def test_one_command_serves_the_same_user_at_every_replica_count() -> None:
+    steps = scale_both_ways((3, 7, 1))
+    assert [step.running for step in steps] == [list("ABC"), list("ABCDEFG"), ["A"]]
+    assert [step.served_by for step in steps] == [list("ABC"), list("ABCDEFG"), ["A"]]
+    assert all(step.cart_kept and step.failed == 0 for step in steps)
+    assert "NO" not in scale_table(steps)
+
+
+def test_the_manifest_is_shown_beside_the_lab_line_for_line() -> None:
+    text = manifest_beside_lab()
+    for kind, probe in (("liveness", MANIFEST_PROBES.liveness), ("readiness", READINESS)):
+        assert f"{kind}Probe: GET {probe.path}" in text
+    assert "periodSeconds: 5 " in text and " 0.5\n" in text  # liveness, both clocks
+    assert f"preStop sleep: {PRESTOP_SECONDS:g} s" in text
