@@ -23,7 +23,8 @@ config=None) -> Flask``.
 
 What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
 ``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
-``draining`` (is this instance shutting down?).
+``draining`` (is this instance shutting down?), ``probes`` (what ``/healthz`` and ``/readyz``
+check; ``deep_probes``: lesson 11's liveness that pings Redis, the anti-pattern).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from labs.apps import APPS, app_module, module_path
 from labs.cluster import LocalCluster
 from labs.cluster.local import resolve_factory
 
-SHARED = {"web", "users", "cart", "draining"}  # the plumbing the apps share, not apps
+SHARED = {"web", "users", "cart", "draining", "probes", "deep_probes"}  # plumbing, not apps
 
 
 def test_every_app_module_is_registered_under_a_short_name() -> None:
