@@ -23,9 +23,13 @@ Counts depend on scheduling; each result has a ``verdict()`` (bands the lesson p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from labs.cluster.clients import SteadyLoad, poll
+import requests
+import yaml
+
+from labs.cluster.clients import SteadyLoad, logged_in, poll
 from labs.cluster.process import ProcessCluster
 from labs.cluster.supervisor import Event, Probe, Probes
 
@@ -56,14 +60,7 @@ def lab_probes(scale: float = TIME_SCALE) -> Probes:
         if probe is None:
             return None
         quick = probe.scaled(scale)
-        return Probe(
-            quick.path,
-            quick.periodSeconds,
-            quick.failureThreshold,
-            quick.successThreshold,
-            quick.initialDelaySeconds,
-            max(quick.timeoutSeconds, LAB_TIMEOUT),
-        )
+        return replace(quick, timeoutSeconds=max(quick.timeoutSeconds, LAB_TIMEOUT))
 
     probes = MANIFEST_PROBES
     return Probes(fast(probes.liveness), fast(probes.readiness), fast(probes.startup))
@@ -233,10 +230,10 @@ def graceful_shutdown(request_delay: float = 0.05) -> ShutdownRun:
                 poll(lambda name=name: not cluster.supervisor.is_ready(name), 5)
                 time.sleep(0.3)
                 failed[style] = load.failed(start, load.now())
-        return ShutdownRun(failed=failed, sent=load.sent(), propagation=readiness(probes))
+        return ShutdownRun(failed=failed, sent=load.sent(), propagation=propagation_seconds(probes))
 
 
-def readiness(probes: Probes) -> float:
+def propagation_seconds(probes: Probes) -> float:
     """How long a stopped instance stays in the pool at most: the readiness probe's
     ``periodSeconds × failureThreshold`` plus one timeout."""
     probe = probes.readiness
@@ -278,8 +275,6 @@ class StartRun:
 def start_before_redis(instances: int = 3, missing: float = 1.5) -> StartRun:
     """Start a supervised cluster whose store proxy refuses connections (Redis "does not exist"
     yet), look at it for ``missing`` seconds, then let Redis appear."""
-    import requests
-
     with ProcessCluster(
         "stateless", instances, probes=lab_probes(), store_proxy="refuse"
     ) as cluster:
@@ -297,8 +292,6 @@ def start_before_redis(instances: int = 3, missing: float = 1.5) -> StartRun:
         ready_after = time.monotonic() - start if everyone else None
         served = False
         if everyone:
-            from labs.cluster.clients import logged_in
-
             with logged_in(cluster.url) as session:
                 served = session.get(cluster.url + "/me", timeout=5).status_code == 200
         return StartRun(
@@ -326,8 +319,6 @@ def scale_both_ways(steps: tuple[int, ...] = (3, 7, 1)) -> list[ScaleStep]:
     (the same command for every replica; scale-in takes the newest out of the pool, then stops
     it gracefully) under a steady load; after each step the user's requests go round the
     instances running and every answer shows the same cart."""
-    from labs.cluster.clients import logged_in
-
     results = []
     with ProcessCluster("stateless", 1, balancer="python", drain_seconds=0.2) as cluster:
         user = logged_in(cluster.url, "carol")
@@ -363,10 +354,6 @@ MANIFEST = "deploy/k8s/app.yaml"
 
 def manifest_beside_lab(root: str | None = None) -> str:
     """The probe lines of the Deployment in :data:`MANIFEST`, each beside the lab's setting."""
-    from pathlib import Path
-
-    import yaml
-
     base = Path(root) if root else Path(__file__).resolve().parents[1]
     documents = yaml.safe_load_all((base / MANIFEST).read_text())
     deployment = next(d for d in documents if d and d.get("kind") == "Deployment")

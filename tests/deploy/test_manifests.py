@@ -20,7 +20,6 @@ import io
 import json
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import yaml
 
 from labs.apps import draining
 from labs.apps.stateless_app import create_app
+from labs.cluster.process import free_port
 from labs.health_experiments import MANIFEST_PROBES, PRESTOP_SECONDS
 from labs.redis_store import lazy_redis
 
@@ -508,16 +508,10 @@ def test_every_probe_path_answers_200_from_a_healthy_app(store: redis.Redis) -> 
         assert client.get(path).status_code == 200, probe
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_liveness_ignores_redis_and_readiness_does_not() -> None:
     """A Redis outage takes pods out of the Service (readiness) but restarts none (liveness)."""
     draining.reset()
-    gone = lazy_redis(f"redis://127.0.0.1:{closed_port()}/0", timeout=0.5)  # as in a pod
+    gone = lazy_redis(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)  # as in a pod
     client = create_app(redis=gone).test_client()
     paths = probe_paths()
     assert client.get(paths["livenessProbe"]).status_code == 200

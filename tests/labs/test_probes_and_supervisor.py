@@ -9,7 +9,6 @@ a crash that the supervisor repairs, a SIGTERM that it does not, and scaling bot
 
 from __future__ import annotations
 
-import socket
 import sys
 import textwrap
 import time
@@ -20,7 +19,7 @@ import requests
 from labs.apps import APPS, app_module, draining
 from labs.cluster.balancer import LoadBalancer
 from labs.cluster.clients import logged_in, poll
-from labs.cluster.process import ProcessCluster
+from labs.cluster.process import ProcessCluster, free_port
 from labs.cluster.supervisor import Probe, Probes
 
 FACTORY_APPS = ("stateless", "jwt", "quota", "race", "jobs", "files", "payments", "events")
@@ -30,16 +29,10 @@ STARTUP = Probe("/healthz", periodSeconds=0.1, failureThreshold=60, timeoutSecon
 PROBES = Probes(liveness=LIVENESS, readiness=READINESS, startup=STARTUP)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def no_redis(monkeypatch: pytest.MonkeyPatch) -> str:
     """REDIS_URL names a port where nothing listens: Redis does not exist (yet)."""
-    url = f"redis://127.0.0.1:{closed_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("REDIS_URL", url)
     return url
 
