@@ -42,6 +42,11 @@ The public API (what notebooks and exercise checks may import from here):
   and retries against an M/M/c pool: duplicate effects, retry storms, backoff and retry
   budgets; ``replicate_retries``, ``duplicates_by_timeout``, ``goodput_by_load``,
   ``retries_table``, ``theory_timeout_share``);
+* health checks and disposability (lesson 11): ``run_health`` → ``HealthResult`` (liveness and
+  readiness probes through a Redis outage and a hang: restarts, crash loops, detection time,
+  the outage the users see; ``replicate_health``, ``outage_by_blip``, ``detection_by_probe``,
+  ``compare_designs``, ``health_table``; theory: ``detection_band``, ``theory_detection_time``,
+  ``theory_outage``);
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -172,6 +177,19 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "run_retries",
         "theory_timeout_share",
     ),
+    "simulations.scenarios.health.model": (
+        "HealthResult",
+        "HealthScenario",
+        "compare_designs",
+        "detection_band",
+        "detection_by_probe",
+        "health_table",
+        "outage_by_blip",
+        "replicate_health",
+        "run_health",
+        "theory_detection_time",
+        "theory_outage",
+    ),
     "simulations.scenarios.session_miss.model": (
         "SessionMissResult",
         "SessionMissScenario",
@@ -253,6 +271,8 @@ def _module(home: str) -> Any:
         from simulations.scenarios.events import model as module
     elif home == "simulations.scenarios.retries.model":
         from simulations.scenarios.retries import model as module
+    elif home == "simulations.scenarios.health.model":
+        from simulations.scenarios.health import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
     elif home == "simulations.scenarios.store.model":
@@ -302,6 +322,8 @@ __all__ = [
     "EventsScenario",
     "FunctionPolicy",
     "HashRing",
+    "HealthResult",
+    "HealthScenario",
     "HorizontalAutoscaler",
     "Instance",
     "JobsResult",
@@ -341,17 +363,21 @@ __all__ = [
     "Workload",
     "bounded_capacity",
     "bounded_load_choice",
+    "compare_designs",
     "compare_policies",
     "compare_sticky",
     "compare_stores",
     "delivery_by_instances",
     "delivery_table",
     "desired_replicas",
+    "detection_band",
+    "detection_by_probe",
     "duplicates_by_timeout",
     "erlang_c",
     "expected_response_ms",
     "exponential_sojourn_percentile",
     "goodput_by_load",
+    "health_table",
     "jobs_by_crash_rate",
     "jobs_by_visibility",
     "limit_by_instances",
@@ -362,12 +388,14 @@ __all__ = [
     "mixups_by_wait",
     "mm1_mean_response",
     "mmc_mean_response",
+    "outage_by_blip",
     "percentile",
     "power_of_d_mean_response",
     "random_routing_mean_response",
     "replicate",
     "replicate_balance",
     "replicate_events",
+    "replicate_health",
     "replicate_jobs",
     "replicate_jwt",
     "replicate_miss_rates",
@@ -384,6 +412,7 @@ __all__ = [
     "run_crashes",
     "run_deploy",
     "run_events",
+    "run_health",
     "run_jobs",
     "run_jwt",
     "run_races",
@@ -398,8 +427,10 @@ __all__ = [
     "storm_table",
     "surge_and_unavailable",
     "theory",
+    "theory_detection_time",
     "theory_for",
     "theory_mixup_share",
+    "theory_outage",
     "theory_timeout_share",
     "ttl_tradeoff",
     "visibility_table",

@@ -28,4 +28,5 @@ SCENARIOS = (
     "jobs",  # lesson 09: files, jobs and connections
     "events",  # lesson 09: files, jobs and connections
     "retries",  # lesson 10: idempotency and retries
+    "health",  # lesson 11: health checks and disposability
 )

@@ -100,6 +100,7 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
         "jobs",
         "events",
         "retries",
+        "health",
     ]
     assert balance_explorer(requests=200).children  # a displayable widget
 
