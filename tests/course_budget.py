@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-COURSE_BUDGET_SECONDS = 90.0
+COURSE_BUDGET_SECONDS = 180.0  # COURSE_DESIGN §8: the 14 lessons (goal 120 s)
+LESSON_BUDGET_SECONDS = 15.0  # a lesson over this says why in its issue note
 _lesson_seconds: dict[str, float] = {}
 
 
@@ -25,8 +26,9 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     write = terminalreporter.write_line
     terminalreporter.section("course budget: lessons under strict nbval")
     for lesson, seconds in sorted(_lesson_seconds.items()):
-        write(f"{lesson:45s} {seconds:6.1f} s")
+        over = "  (over 15 s: its note says why)" if seconds > LESSON_BUDGET_SECONDS else ""
+        write(f"{lesson:52s} {seconds:6.1f} s{over}")
     total = sum(_lesson_seconds.values())
     verdict = "within" if total <= COURSE_BUDGET_SECONDS else "OVER"
     budget = f"{verdict} the {COURSE_BUDGET_SECONDS:.0f} s budget"
-    write(f"{'all lessons':45s} {total:6.1f} s  ({budget})")
+    write(f"{'all lessons':52s} {total:6.1f} s  ({budget})")
