@@ -21,6 +21,9 @@ config=None) -> Flask``.
 * ``payments_app``: payments in three recorded steps, with or without an ``Idempotency-Key``
   (``IDEMPOTENCY`` "on" or "off") (lesson 10).
 
+``from_environment`` builds an app for a server that passes no arguments (a container's
+gunicorn, ``deploy/``): the instance id comes from ``INSTANCE_ID``, else the host's name.
+
 What they share: ``web`` (``X-Instance``, JSON errors, health routes, body parsing),
 ``users`` (the demo users, hashed), ``cart`` (a cart in a Redis hash, changed atomically),
 ``draining`` (is this instance shutting down?), ``probes`` (what ``/healthz`` and ``/readyz``
@@ -30,7 +33,11 @@ check; ``deep_probes``: lesson 11's liveness that pings Redis, the anti-pattern)
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import socket
 from types import ModuleType
+from typing import Any
 
 APPS: dict[str, str] = {
     "stateful": "labs.apps.stateful_app",
@@ -66,3 +73,24 @@ def app_module(app: str | ModuleType) -> ModuleType:
             names = ", ".join(APPS)
             raise ValueError(f"no lab app {app!r}: use one of {names} or a module path") from None
         raise
+
+
+INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # a DNS label, or close
+
+
+def from_environment(app: str = "stateless") -> Any:
+    """The app ``app`` (a name from ``APPS`` or a module path) with its instance id taken from
+    the environment: ``INSTANCE_ID`` (compose sets one per service; Kubernetes the pod's name,
+    through the downward API), else this host's name (a container's hostname is its id). The
+    image's gunicorn command is ``labs.apps:from_environment('stateless')``: one command for
+    every replica, each answering with its own ``X-Instance``."""
+    given = os.environ.get("INSTANCE_ID", "").strip()
+    instance_id = given or socket.gethostname()
+    if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
+        source = "INSTANCE_ID" if given else "the host name"
+        raise ValueError(
+            f"{source} {instance_id!r} cannot be an instance id (it goes in the X-Instance "
+            "header): use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter "
+            "or a digit"
+        )
+    return app_module(app).create_app(instance_id=instance_id)

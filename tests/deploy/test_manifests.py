@@ -453,7 +453,7 @@ def test_one_port_from_the_dockerfile_to_nginx() -> None:
     assert app_container()["ports"] == [{"name": PORT_NAME, "containerPort": PORT}]
     services = compose()["services"]
     for name in APP_SERVICES:
-        assert bind_port(services[name]["command"]) == PORT, name
+        assert "command" not in services[name], "the image's command, the same for every replica"
         probe = services[name]["healthcheck"]["test"][-1]
         (url,) = re.findall(r"http://[^'\"]+", probe)
         assert (urlsplit(url).port, urlsplit(url).path) == (PORT, LIVENESS["httpGet"]["path"])
@@ -476,18 +476,43 @@ def app_string(command: list[str]) -> str:
     return command[-1]
 
 
-def test_gunicorn_can_load_every_app_string_with_its_own_instance_id() -> None:
-    """The app strings are gunicorn's (literal arguments only): loaded as gunicorn loads them,
-    each instance answers with its id. The config module of ``-c python:...`` exists too."""
-    commands = {"Dockerfile": dockerfile_cmd()}
-    commands |= {name: compose()["services"][name]["command"] for name in APP_SERVICES}
-    ids = {}
-    for where, command in commands.items():
-        config = command[command.index("-c") + 1]
-        assert config.startswith("python:") and importlib.util.find_spec(config[7:]), where
+def test_one_command_gives_every_replica_its_own_instance_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image's app string, loaded as gunicorn loads it (literal arguments only), with each
+    compose service's environment: each answers with its own id. Kubernetes sets INSTANCE_ID
+    to the pod's name; without INSTANCE_ID the hostname is the id. The config module of
+    ``-c python:...`` exists too."""
+    command = dockerfile_cmd()
+    config = command[command.index("-c") + 1]
+    assert config.startswith("python:") and importlib.util.find_spec(config[7:])
+    path = LIVENESS["httpGet"]["path"]
+
+    def answered_id() -> str:
         app = gunicorn.util.import_app(app_string(command))
-        ids[where] = app.test_client().get(LIVENESS["httpGet"]["path"]).headers["X-Instance"]
-    assert ids == {"Dockerfile": "pod", "app-a": "a", "app-b": "b", "app-c": "c"}
+        return app.test_client().get(path).headers["X-Instance"]
+
+    ids = {}
+    for name in APP_SERVICES:
+        monkeypatch.setenv("INSTANCE_ID", compose()["services"][name]["environment"]["INSTANCE_ID"])
+        ids[name] = answered_id()
+    assert ids == {"app-a": "a", "app-b": "b", "app-c": "c"}
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env_of(app_container())["INSTANCE_ID"] == pod_name  # the downward API
+    monkeypatch.setenv("INSTANCE_ID", "stateless-shop-7d4b9c-x2x9q")  # a pod's name
+    assert answered_id() == "stateless-shop-7d4b9c-x2x9q"
+    monkeypatch.delenv("INSTANCE_ID")
+    monkeypatch.setattr("socket.gethostname", lambda: "container-1f2e")
+    assert answered_id() == "container-1f2e"
+
+
+@pytest.mark.parametrize("bad", ["a b", "x\r\nSet-Cookie: s=1", "-lead", "é", "n" * 64])
+def test_an_instance_id_that_cannot_be_a_header_stops_the_boot_with_a_clear_error(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSTANCE_ID", bad)
+    with pytest.raises(ValueError, match=r"INSTANCE_ID .* cannot be an instance id .* letters"):
+        gunicorn.util.import_app(app_string(dockerfile_cmd()))
 
 
 # --- the probe paths, asked of the real app ----------------------------------------------
