@@ -11,7 +11,10 @@ import redis
 
 from labs.redis_store import connect
 
-SECRETS = {"SECRET_KEY": "test-secret", "JWT_SECRET": "test-jwt-secret-of-32-bytes-or-more"}
+SECRETS = {
+    "SECRET_KEY": "test-secret-key-of-32-bytes-or-more",
+    "JWT_SECRET": "test-jwt-secret-of-32-bytes-or-more",
+}
 
 
 def fresh_store() -> redis.Redis:

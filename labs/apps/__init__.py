@@ -19,7 +19,9 @@ config=None) -> Flask``.
 * ``events_app``: a server-sent event stream per user, fanned out inside the instance
   ("memory") or through Redis ("shared") (lesson 09);
 * ``payments_app``: payments in three recorded steps, with or without an ``Idempotency-Key``
-  (``IDEMPOTENCY`` "on" or "off") (lesson 10).
+  (``IDEMPOTENCY`` "on" or "off") (lesson 10);
+* ``cookie_app``: the whole session (user and cart) in the browser's cookie, signed or encrypted
+  (``COOKIE_SESSION``), no store at all (lesson 12).
 
 ``from_environment`` builds an app for a server that passes no arguments (a container's
 gunicorn, ``deploy/``): the instance id comes from ``INSTANCE_ID``, else the host's name.
@@ -49,6 +51,7 @@ APPS: dict[str, str] = {
     "jobs": "labs.apps.jobs_app",
     "events": "labs.apps.events_app",
     "payments": "labs.apps.payments_app",
+    "cookie": "labs.apps.cookie_app",
 }
 
 
