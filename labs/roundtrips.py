@@ -351,3 +351,85 @@ def band_checks(requests: RequestCosts, calls: CallCosts) -> list[BandCheck]:
             )
         )
     return checks
+
+
+# --- Lesson 12: a request's cost against the number of store calls it makes, over hops of
+# 0.1-2 ms. The lower bounds rest on the proxy's sleep (it never ends early); the upper ones
+# leave room for a busy machine. Measured with 5 rounds, fakeredis over TCP | redis-server 7.0,
+# load 2-4: one call straight 95-290 µs | 50-100 µs; per call through a 0.5 ms hop
+# 1.18-1.25 ms, through 2 ms 2.89-2.98 ms; pipelining 50 calls through 2 ms gains 21.7x | ~40x.
+LESSON_12_CALLS = (1, 5, 20, 50)
+LESSON_12_HOPS = (0.0001, 0.0005, 0.002)
+PER_CALL_OVER_ONE_CALL = (0.7, 1.5)  # sequential: each call costs about what one call costs
+# k pipelined calls through the widest hop cost at most this many single calls (one round trip
+# and the store's work); measured k=50 through 2 ms: 2.3-2.7 (fakeredis). Through 0.5 ms the
+# store's own work is no longer small beside the hop (4.4), so the band speaks of the widest.
+PIPELINE_ONE_TRIP_AT_MOST = 4.0
+
+
+def per_call_us(costs: CallCosts, calls: int, delay: float | None) -> float:
+    """What each of ``calls`` calls one after another cost, in µs."""
+    return costs.cost(calls, delay).sequential_us / calls
+
+
+def call_checks(costs: CallCosts) -> list[BandCheck]:
+    """Lesson 12's statements about a sweep of call counts and hops (:func:`compare_calls`
+    with at least two counts and one hop): the cost grows by one round trip per call, the hop
+    sets its floor, and a pipeline pays the hop once."""
+    counts = sorted({cost.calls for cost in costs.costs})
+    hops = sorted({cost.hop_delay for cost in costs.costs if cost.hop_delay is not None})
+    if len(counts) < 2 or not hops:
+        raise ValueError("call_checks needs at least two call counts and one hop delay")
+    most = counts[-1]
+    low, high = PER_CALL_OVER_ONE_CALL
+    checks = []
+    for hop in hops:
+        ms = hop * 1000
+        checks.append(
+            BandCheck(
+                f"through a {ms:g} ms hop, each of {most} calls in a row costs {low}-{high}x "
+                "one call alone",
+                per_call_us(costs, most, hop) / costs.one_call_us(hop),
+                low,
+                high,
+            )
+        )
+        checks.append(
+            BandCheck(
+                f"through a {ms:g} ms hop, {most} calls in a row cost at least {most} hops",
+                costs.cost(most, hop).sequential_us / (hop * 1e6 * most),
+                1.0,
+                math.inf,
+            )
+        )
+    widest = hops[-1]
+    checks.append(
+        BandCheck(
+            f"through a {widest * 1000:g} ms hop, {most} pipelined calls cost at most "
+            f"{PIPELINE_ONE_TRIP_AT_MOST:g} single calls (one round trip)",
+            costs.cost(most, widest).pipelined_us / costs.one_call_us(widest),
+            0.0,
+            PIPELINE_ONE_TRIP_AT_MOST,
+        )
+    )
+    return checks
+
+
+def call_table(costs: CallCosts) -> str:
+    """Per request and per call, one after another and pipelined, in ms, for each hop."""
+    counts = sorted({cost.calls for cost in costs.costs})
+    hops = sorted({cost.hop_delay or 0.0 for cost in costs.costs})
+    lines = [
+        f"{'hop':>8} {'calls':>6} {'in a row':>10} {'per call':>9} {'pipelined':>10} {'gain':>6}"
+    ]
+    for hop in hops:
+        delay = hop or None
+        for k in counts:
+            cost = costs.cost(k, delay)
+            where = "none" if delay is None else f"{hop * 1000:g} ms"
+            lines.append(
+                f"{where:>8} {k:>6} {cost.sequential_us / 1000:>7.2f} ms "
+                f"{cost.sequential_us / k / 1000:>6.3f} ms {cost.pipelined_us / 1000:>7.2f} ms "
+                f"{cost.gain:>5.1f}x"
+            )
+    return "\n".join(lines)

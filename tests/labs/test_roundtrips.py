@@ -167,3 +167,50 @@ def test_bad_request_arguments_are_refused(arguments: dict, message: str) -> Non
 def test_bad_call_arguments_are_refused(arguments: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compare_calls(**arguments)
+
+
+# --- Lesson 12: the sweep of call counts and hops -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep_measured() -> CallCosts:
+    return compare_calls(
+        calls=roundtrips.LESSON_12_CALLS, delays=roundtrips.LESSON_12_HOPS, rounds=4
+    )
+
+
+def test_the_statements_of_lesson_12_hold(sweep_measured: CallCosts) -> None:
+    checks = roundtrips.call_checks(sweep_measured)
+    assert len(checks) == 2 * len(roundtrips.LESSON_12_HOPS) + 1
+    failing = [f"{check} (measured {check.measured:.2f})" for check in checks if not check.holds]
+    assert not failing, failing
+
+
+def test_the_call_table_has_a_row_per_count_and_hop(sweep_measured: CallCosts) -> None:
+    table = roundtrips.call_table(sweep_measured).splitlines()
+    hops = len(roundtrips.LESSON_12_HOPS) + 1  # and straight to the store
+    assert len(table) == 1 + hops * len(roundtrips.LESSON_12_CALLS)
+    assert table[1].split()[:2] == ["none", "1"] and table[-1].split()[:3] == ["2", "ms", "50"]
+
+
+def test_the_lesson_12_statements_can_fail() -> None:
+    """A store that answered 50 calls in a row as fast as one, through a hop, fails two."""
+    costs = CallCosts(
+        "made up",
+        1,
+        tuple(
+            CallCost(k, hop, 1000.0 * (1 if k == 1 else 2), 900.0)
+            for k in (1, 50)
+            for hop in (None, 0.001)
+        ),
+    )
+    held = {check.statement: check.holds for check in roundtrips.call_checks(costs)}
+    assert held == {
+        "through a 1 ms hop, each of 50 calls in a row costs 0.7-1.5x one call alone": False,
+        "through a 1 ms hop, 50 calls in a row cost at least 50 hops": False,
+        "through a 1 ms hop, 50 pipelined calls cost at most 4 single calls (one round trip)": (
+            True
+        ),
+    }
+    with pytest.raises(ValueError, match="two call counts and one hop"):
+        roundtrips.call_checks(CallCosts("made up", 1, costs.costs[:2]))
