@@ -47,6 +47,10 @@ The public API (what notebooks and exercise checks may import from here):
   the outage the users see; ``replicate_health``, ``outage_by_blip``, ``detection_by_probe``,
   ``compare_designs``, ``health_table``; theory: ``detection_band``, ``theory_detection_time``,
   ``theory_outage``);
+* the price of statelessness (lesson 12): ``run_coldstart`` → ``ColdStartResult`` (a serverless
+  platform: cold starts under bursty traffic, the idle timeout, keep-warm and its cost, and how
+  rarely an instance's memory holds the user's data; ``replicate_coldstart``,
+  ``cold_by_burstiness``, ``cold_by_keep_warm``, ``coldstart_table``, ``theory_cold_share``);
 * building blocks for new scenarios: ``Instance``, ``MortalInstance`` (one that boots, crashes
   and drains), ``LoadBalancer``, ``Metrics``, ``Workload``.
 
@@ -190,6 +194,16 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "theory_detection_time",
         "theory_outage",
     ),
+    "simulations.scenarios.coldstart.model": (
+        "ColdStartResult",
+        "ColdStartScenario",
+        "cold_by_burstiness",
+        "cold_by_keep_warm",
+        "coldstart_table",
+        "replicate_coldstart",
+        "run_coldstart",
+        "theory_cold_share",
+    ),
     "simulations.scenarios.session_miss.model": (
         "SessionMissResult",
         "SessionMissScenario",
@@ -273,6 +287,8 @@ def _module(home: str) -> Any:
         from simulations.scenarios.retries import model as module
     elif home == "simulations.scenarios.health.model":
         from simulations.scenarios.health import model as module
+    elif home == "simulations.scenarios.coldstart.model":
+        from simulations.scenarios.coldstart import model as module
     elif home == "simulations.scenarios.session_miss.model":
         from simulations.scenarios.session_miss import model as module
     elif home == "simulations.scenarios.store.model":
@@ -314,6 +330,8 @@ __all__ = [
     "BalanceResult",
     "BalanceScenario",
     "BoundedLoadRing",
+    "ColdStartResult",
+    "ColdStartScenario",
     "CrashResult",
     "CrashScenario",
     "DeployResult",
@@ -363,6 +381,9 @@ __all__ = [
     "Workload",
     "bounded_capacity",
     "bounded_load_choice",
+    "cold_by_burstiness",
+    "cold_by_keep_warm",
+    "coldstart_table",
     "compare_designs",
     "compare_policies",
     "compare_sticky",
@@ -394,6 +415,7 @@ __all__ = [
     "random_routing_mean_response",
     "replicate",
     "replicate_balance",
+    "replicate_coldstart",
     "replicate_events",
     "replicate_health",
     "replicate_jobs",
@@ -409,6 +431,7 @@ __all__ = [
     "round_robin_mean_response",
     "run_autoscale",
     "run_balance",
+    "run_coldstart",
     "run_crashes",
     "run_deploy",
     "run_events",
@@ -427,6 +450,7 @@ __all__ = [
     "storm_table",
     "surge_and_unavailable",
     "theory",
+    "theory_cold_share",
     "theory_detection_time",
     "theory_for",
     "theory_mixup_share",

@@ -29,4 +29,5 @@ SCENARIOS = (
     "events",  # lesson 09: files, jobs and connections
     "retries",  # lesson 10: idempotency and retries
     "health",  # lesson 11: health checks and disposability
+    "coldstart",  # lesson 12: the price of statelessness (serverless cold starts)
 )

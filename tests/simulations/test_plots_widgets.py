@@ -101,6 +101,7 @@ def test_every_explorer_is_registered_for_the_bench() -> None:
         "events",
         "retries",
         "health",
+        "coldstart",
     ]
     assert balance_explorer(requests=200).children  # a displayable widget
 
