@@ -27,7 +27,9 @@ The public API (what notebooks and exercise checks may import from here):
   ``compare_sticky``; ``STICKY_POLICIES``; ``UserActivity`` (Zipf/Pareto users); ``HashRing``,
   ``BoundedLoadRing``, ``bounded_load_choice`` (consistent hashing with bounded loads);
 * a shared store's cost and incidents (lesson 02): ``run_store`` → ``StoreResult``;
-  ``replicate_store``; ``expected_response_ms`` (a tandem of M/M/1 queues);
+  ``replicate_store``; ``expected_response_ms`` (a tandem of M/M/1 queues); where it stops
+  scaling and what read replicas, shards and a cache buy (lesson 12): ``compare_scaling``
+  (``SCALING_VARIANTS``), ``max_instances_before_saturation``;
 * JWT revocation (lesson 07): ``run_jwt`` → ``JwtResult``; ``ttl_tradeoff``; ``replicate_jwt``;
 * hidden state in the process (lesson 08): ``run_races`` → ``RaceResult`` (a global "current
   user" under T threads; ``replicate_races``, ``mixups_by_wait``, ``theory_mixup_share``);
@@ -212,9 +214,12 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "session_miss_rate",
     ),
     "simulations.scenarios.store.model": (
+        "SCALING_VARIANTS",
         "StoreResult",
         "StoreScenario",
+        "compare_scaling",
         "expected_response_ms",
+        "max_instances_before_saturation",
         "replicate_store",
         "run_store",
     ),
@@ -323,6 +328,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "POLICY_NAMES",
+    "SCALING_VARIANTS",
     "SERVICE_DISTRIBUTIONS",
     "STICKY_POLICIES",
     "AutoscaleResult",
@@ -386,6 +392,7 @@ __all__ = [
     "coldstart_table",
     "compare_designs",
     "compare_policies",
+    "compare_scaling",
     "compare_sticky",
     "compare_stores",
     "delivery_by_instances",
@@ -403,6 +410,7 @@ __all__ = [
     "jobs_by_visibility",
     "limit_by_instances",
     "make_policy",
+    "max_instances_before_saturation",
     "mean_interval",
     "mg1_mean_response",
     "miss_rate_by_instances",

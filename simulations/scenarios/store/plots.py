@@ -1,4 +1,5 @@
-"""Figures for lesson 02: what a shared store costs per request, and a store incident over time.
+"""Figures for lessons 02 and 12: what a shared store costs per request, a store incident over
+time, and where adding instances stops helping (one store, replicas, shards, a cache).
 
 Functions take the model's results and return matplotlib figures without showing them; a
 notebook cell ends with ``plt.show()``. Figures stay within 9 × 4 inches.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import cycle
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -15,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from simulations.plotting import error_bars
-from simulations.scenarios.store.model import StoreResult, StoreScenario
+from simulations.scenarios.store.model import StoreResult, StoreScenario, expected_response_ms
 
 COLORS = {"memory": "tab:blue", "shared": "tab:orange"}
 
@@ -47,13 +49,95 @@ def draw_cost(ax: Axes, runs: Mapping[str, Sequence[dict[str, Any]]]) -> Axes:
 
 
 def _theory(settings: dict[str, Any], instances: float) -> float:
-    """The theory line at a fractional N (the formula is smooth in N)."""
-    s = StoreScenario(**{**settings, "instances": 1})
-    app = s.app_ms / (1 - s.app_load)
-    if s.store == "memory":
-        return app
-    load = s.store_load * instances
-    return app + s.calls * (s.rtt_ms + s.store_ms / (1 - load)) if load < 1 else math.nan
+    """The theory line at a fractional N (the formula is smooth in N); ``nan`` past saturation."""
+    mean = expected_response_ms(_scenario(settings), instances)
+    return mean if math.isfinite(mean) else math.nan
+
+
+def _scenario(settings: dict[str, Any]) -> StoreScenario:
+    """The scenario a run's dict echoes (its knobs; the measurements left out), at N = 1."""
+    fields = StoreScenario.__dataclass_fields__
+    return StoreScenario(**{**{k: v for k, v in settings.items() if k in fields}, "instances": 1})
+
+
+def saturation_point(settings: dict[str, Any]) -> float:
+    """The N (fractional) at which theory puts the busiest store queue at ρ = 1: there the
+    store stops keeping up (``inf`` if nothing loads it)."""
+    per_instance = _scenario(settings).store_load  # ρ grows in proportion to N
+    return 1 / per_instance if per_instance > 0 else math.inf
+
+
+SCALING_COLORS = ("tab:orange", "tab:green", "tab:purple", "tab:blue", "tab:brown", "tab:gray")
+
+
+def draw_scaling(
+    ax: Axes, rows_by_variant: Mapping[str, Sequence[dict[str, Any]]], metric: str = "mean_ms"
+) -> Axes:
+    """One series per variant against N: each point a replicated ``metric`` with its 95%
+    interval, the theory of the mean dashed (``metric="mean_ms"``), and a dotted line where
+    theory says the variant's busiest store queue reaches ρ = 1. Log y: near saturation the
+    response time grows without bound."""
+    for color, (label, series) in zip(cycle(SCALING_COLORS), rows_by_variant.items()):
+        counts = [run["instances"] for run in series]
+        values = [run[metric] for run in series]
+        intervals = [
+            run.get("interval", {}).get(metric, [value, value])
+            for run, value in zip(series, values, strict=True)
+        ]
+        ax.errorbar(
+            counts,
+            values,
+            yerr=error_bars(values, intervals),
+            fmt="o",
+            ms=4,
+            capsize=3,
+            color=color,
+            label=f"{label}: simulated, 95% interval",
+        )
+        saturates = saturation_point(series[0])
+        if metric == "mean_ms":
+            top = min(counts[-1], saturates)
+            fine = [counts[0] + (top - counts[0]) * k / 120 for k in range(121)]
+            ax.plot(fine, [_theory(series[0], n) for n in fine], "--", lw=1, color=color)
+        if counts[0] <= saturates <= counts[-1]:
+            ax.axvline(saturates, color=color, ls=":", lw=1.2)
+            ax.annotate(
+                f"ρ = 1 at N ≈ {saturates:.1f}",
+                (saturates, 0.98),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color=color,
+            )
+    ax.plot([], [], "k--", lw=1, label="theory (mean)")
+    ax.plot([], [], "k:", lw=1.2, label="theory: the store saturates")
+    ax.set_yscale("log")
+    what = "mean" if metric == "mean_ms" else metric.removesuffix("_ms")
+    ax.set(xlabel="instances N (each with the same traffic)", ylabel=f"{what} response time (ms)")
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def plot_scaling(
+    rows_by_variant: Mapping[str, Sequence[dict[str, Any]]],
+    metric: str = "mean_ms",
+    title: str | None = None,
+) -> Figure:
+    """Where linear scaling stops, per way of spending on the store (``compare_scaling``)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
+    draw_scaling(ax, rows_by_variant, metric)
+    first = next(iter(rows_by_variant.values()))[0]
+    replications = first.get("interval", {}).get("replications", 1)
+    ax.set_title(
+        title
+        or f"{first['calls']} store call(s) per request, {first['rate']:g} req/s per instance, "
+        f"{replications} replications of {first['requests']:,} requests each",
+        fontsize=10,
+    )
+    return fig
 
 
 def plot_cost(runs: Mapping[str, Sequence[dict[str, Any]]], title: str | None = None) -> Figure:
