@@ -315,6 +315,98 @@ def session_table(rows: list[SessionCosts]) -> str:
     return "\n".join(lines)
 
 
+# --- The learner's table, filled in before the measurement -------------------------------------
+
+GUESSES = ("store_trips", "bytes_grow_with_cart", "copy_after_logout_works", "fits_100_lines")
+
+
+def empty_guesses() -> dict[str, dict[str, Any]]:
+    """The table to fill in: one row per design, one ``None`` per guess."""
+    return {design.name: dict.fromkeys(GUESSES) for design in DESIGNS}
+
+
+def measured_answers(row: SessionCosts) -> dict[str, Any]:
+    """The answers to :data:`GUESSES` that a measured row gives."""
+    return {
+        "store_trips": row.me_round_trips,
+        "bytes_grow_with_cart": row.lines_in_4kb is not None,
+        "copy_after_logout_works": not row.revocable,
+        "fits_100_lines": row.lines_in_4kb is None or row.lines_in_4kb >= 100,
+    }
+
+
+def compare_guesses(guesses: Any, rows: list[SessionCosts]) -> str:
+    """Each guess beside the measurement: ✓, ✗, or ``?`` where nothing was guessed. A guess
+    table of the wrong shape is described, not raised."""
+    if not isinstance(guesses, dict):
+        return f"guesses must be a dict like empty_guesses(), not {type(guesses).__name__}"
+    lines, right, made = [], 0, 0
+    for row in rows:
+        mine = guesses.get(row.design)
+        mine = mine if isinstance(mine, dict) else {}
+        cells = []
+        for name, truth in measured_answers(row).items():
+            guess = mine.get(name)
+            if guess is None:
+                cells.append(f"{name} ? ({truth})")
+                continue
+            made += 1
+            ok = guess == truth and isinstance(guess, bool) == isinstance(truth, bool)
+            right += ok
+            cells.append(f"{name} {'✓' if ok else '✗'} ({truth})")
+        lines.append(f"{row.design}: " + ", ".join(cells))
+    lines.append(
+        f"{right} of {made} guesses right" if made else "no guesses made: fill in the table"
+    )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A cart grown one line at a time through ``POST /cart/items`` until a request is refused."""
+
+    design: str
+    sku_length: int
+    lines: int  # lines the cart held when the next one was refused
+    status: int  # the refusal's status
+    error: str  # and its message
+    cookie_bytes: int  # the Set-Cookie value of the last accepted cart
+    cookie_kept: bool  # after the refusal the browser holds the last accepted cart, unchanged
+
+
+def _session_in(app: Flask, value: str) -> dict[str, Any]:
+    """The session a cookie value carries (its bytes change at every refresh: a new timestamp,
+    and for Fernet a new IV; the session they carry does not)."""
+    return dict(cookie_app.serializer_of(app).loads(value))
+
+
+def grow_cart(design: str, sku_length: int = 64) -> Growth:
+    """Add lines of ``sku_length``-character SKUs to a cookie design's cart until the app refuses
+    one: a 413 where the cookie would pass 4 KB, a 400 where the shop's own limit comes first."""
+    chosen = design_named(design)
+    if not chosen.carries_cart:
+        raise ValueError(f"{design!r} keeps the cart in Redis: its cookie does not grow")
+    length = whole_number("sku_length", sku_length, 1, 64)
+    app = chosen.module.create_app("A", None, chosen.config)
+    me = _log_in(app)
+    last, held = 0, None
+    for lines, sku in enumerate(cart_skus(MAX_LINES, length)):
+        answer = me.client.post("/cart/items", json={"sku": sku, "qty": 1})
+        cookie = me.client.get_cookie("session")
+        if answer.status_code != 200:
+            return Growth(
+                design,
+                length,
+                lines,
+                answer.status_code,
+                answer.get_json()["error"],
+                last,
+                cookie is not None and _session_in(app, cookie.value) == held,
+            )
+        last, held = _answer_bytes(answer), _session_in(app, cookie.value) if cookie else None
+    raise RuntimeError(f"{design}: {MAX_LINES} lines were all accepted")
+
+
 # --- The store as a single point of failure -----------------------------------------------------
 
 OUTAGE_DESIGNS = {

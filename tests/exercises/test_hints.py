@@ -31,6 +31,12 @@ CHECKS = [
     ("07_jwt_and_revocation.ipynb", "ex07_denylist", "check_denylist", ["revoke", "is_revoked"]),
     ("08_hidden_state.ipynb", "ex08_shared_limiter", "check_shared_limiter", ["my_limiter"]),
     ("11_health_checks_and_disposability.ipynb", "ex11_probes", "check_probes", ["my_probes"]),
+    (
+        "12_the_price_of_statelessness.ipynb",
+        "ex12_session_design",
+        "check_session_choice",
+        ["needs", "CHOICES"],
+    ),
 ]
 
 

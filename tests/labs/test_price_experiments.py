@@ -156,3 +156,34 @@ def test_the_store_caps_a_stateless_fleet_and_a_replica_lifts_the_cap() -> None:
     assert fleet == pytest.approx((1 - 0.01**3) * 0.999) and fleet < 0.999
     assert replicated == pytest.approx((1 - 0.01**3) * (1 - 0.001**2)) and replicated > 0.999
     assert price.downtime(0.999) == "8.8 h" and price.downtime(0.99999) == "5.3 min"
+
+
+def test_guesses_are_compared_with_the_measurement(rows) -> None:
+    table = list(rows.values())
+    blank = price.compare_guesses(price.empty_guesses(), table)
+    assert blank.endswith("no guesses made: fill in the table") and "✓" not in blank
+    guesses = price.empty_guesses()
+    guesses["signed cookie"]["store_trips"] = 0  # right
+    guesses["Redis session"]["copy_after_logout_works"] = True  # wrong
+    guesses["JWT + denylist"]["store_trips"] = True  # True is not the number 1
+    text = price.compare_guesses(guesses, table)
+    assert text.endswith("1 of 3 guesses right")
+    assert "store_trips ✓ (0)" in text and "copy_after_logout_works ✗ (False)" in text
+    perfect = {row.design: price.measured_answers(row) for row in table}
+    assert price.compare_guesses(perfect, table).endswith("16 of 16 guesses right")
+    assert "must be a dict" in price.compare_guesses(["no"], table)
+    assert "? (" in price.compare_guesses({"Redis session": "yes"}, table)
+
+
+def test_a_growing_cookie_is_refused_before_the_browser_drops_it() -> None:
+    encrypted = price.grow_cart("encrypted cookie", 64)
+    assert encrypted.status == 413 and "4093" in encrypted.error
+    assert encrypted.cookie_bytes <= 4093 and encrypted.cookie_kept
+    assert encrypted.lines < 50  # the browser's limit comes before the shop's
+    signed = price.grow_cart("signed cookie", 64)
+    assert signed.status == 400 and signed.lines == 50  # compression: the shop's limit first
+    assert signed.cookie_bytes <= 4093
+    with pytest.raises(ValueError, match="keeps the cart in Redis"):
+        price.grow_cart("Redis session")
+    with pytest.raises(ValueError, match="sku_length"):
+        price.grow_cart("signed cookie", 65)

@@ -181,7 +181,7 @@ def sweep_measured() -> CallCosts:
 
 def test_the_statements_of_lesson_12_hold(sweep_measured: CallCosts) -> None:
     checks = roundtrips.call_checks(sweep_measured)
-    assert len(checks) == 2 * len(roundtrips.LESSON_12_HOPS) + 1
+    assert len(checks) == len(roundtrips.LESSON_12_HOPS) + 2
     failing = [f"{check} (measured {check.measured:.2f})" for check in checks if not check.holds]
     assert not failing, failing
 
@@ -206,9 +206,9 @@ def test_the_lesson_12_statements_can_fail() -> None:
     )
     held = {check.statement: check.holds for check in roundtrips.call_checks(costs)}
     assert held == {
-        "through a 1 ms hop, each of 50 calls in a row costs 0.7-1.5x one call alone": False,
         "through a 1 ms hop, 50 calls in a row cost at least 50 hops": False,
-        "through a 1 ms hop, 50 pipelined calls cost at most 4 single calls (one round trip)": (
+        "through a 1 ms hop, each of 50 calls in a row costs 0.7-1.6x one call alone": False,
+        "through a 1 ms hop, 50 pipelined calls cost at most 6 single calls (one round trip)": (
             True
         ),
     }
