@@ -244,10 +244,10 @@ def measure_design(design: Design, url: str, cart_lines: int = 10) -> SessionCos
         tally.reset()
         answer = me.client.get("/me", headers=me.headers())
         me_trips, me_commands = tally.round_trips, tally.commands
+        _, credential = me.value()  # with the cart of cart_lines lines
         tally.reset()
         me.client.post("/cart/items", json={"sku": "one-more", "qty": 1}, headers=me.headers())
         add_trips = tally.round_trips
-        _, credential = me.value()
         kept = me.copy_to(app.test_client())
         logout = me.client.post("/logout", headers=me.headers())
         if logout.status_code not in (200, 204):

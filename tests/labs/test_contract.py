@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lab_stores import SECRETS
 from werkzeug.test import TestResponse
 
 from labs.apps import (
@@ -58,6 +59,8 @@ def make_app(module: ModuleType, store: redis.Redis) -> Callable[..., Flask]:
     """``make_app(instance, **config)``: an instance of the app under test on the shared store."""
 
     def make(instance: str = "A", **config: object) -> Flask:
+        if module is cookie_app:  # it signs with SECRET_KEY: a test key, not the loud default
+            config = {"SECRET_KEY": SECRETS["SECRET_KEY"], **config}
         app = module.create_app(instance, redis=store, config=config or None)
         app.testing = True
         return app
