@@ -6,7 +6,8 @@ server to delete (a Redis session, or a JWT with its denylist) can do that. The 
 150 lines do not fit under the 4 KB a browser keeps (112 lines signed, 78 encrypted, measured):
 its cart belongs in the store. The docs site must serve logged-in readers while the store is
 away, and 20,000 requests/s of session reads would be its store's whole load: a signed cookie
-asks the store nothing, and the 30-minute revocation gap is what the team accepted.
+asks the store nothing, and the revocation gap (a copy works for 30 minutes after its last use,
+for as long as someone keeps using it) is what the team accepted.
 """
 
 
