@@ -156,7 +156,7 @@ def _check_choices(report: CheckReport, choices: Any, rows: list[SessionCosts]) 
             report.expect(False, f"{service.name}: CHOICES[{service.name!r}] must be (design, why)")
             continue
         design, why = choice
-        if design not in by_name:
+        if not isinstance(design, str) or design not in by_name:
             report.expect(False, f"{service.name}: {design!r} is not one of {sorted(by_name)}")
             continue
         words = len(why.split()) if isinstance(why, str) else 0

@@ -128,6 +128,10 @@ def test_bad_answers_are_reported_not_raised(rows) -> None:
         ),
         ({**CHOICES, "bank": ("Redis session", "fast")}, "at least 6 words"),
         (["Redis session"], "must be a dict"),
+        (
+            {**CHOICES, "bank": (["Redis session"], "a list is not the name of any design")},
+            "is not one",
+        ),
     ]:
         report = check_session_choice(needs, choices, rows)
         assert not report.passed and message in report.text(), message
