@@ -59,7 +59,9 @@ ADDED_MS_PER_HOP_MS = (0.9, 4.0)  # a request's extra ms per ms of hop; 1.05-2.0
 # k calls one after another cost k single calls times this. Straight to the store it is noisy
 # (a call is 50-170 µs): k=10 0.68-0.92 | 0.61-0.90, k=50 0.63-1.02 | 0.55-1.55
 SEQUENTIAL_PER_CALL = (0.3, 2.0)
-SEQUENTIAL_PER_CALL_1MS = (0.8, 1.4)  # through a 1 ms hop; measured 0.97-1.11 | 0.97-1.18
+# Through a 1 ms hop: measured 0.97-1.11 | 0.97-1.18, and 1.41-1.44 on redis-server in a CI
+# pass whose machine was busier (the hop's sleep overshoots more when the cores are taken).
+SEQUENTIAL_PER_CALL_1MS = (0.8, 2.0)
 # k pipelined calls through a 1 ms hop cost at least PIPELINED_1MS_AT_LEAST single calls and at
 # most 1 + (k - 1) * PIPELINED_1MS_SHARE_PER_CALL; measured k=10 1.26-1.43 | 1.05-1.11,
 # k=50 2.8-3.8 | 1.20-1.45 (fakeredis spends ~40 µs of Python on each command)

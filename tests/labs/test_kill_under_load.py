@@ -35,7 +35,11 @@ def test_the_posts_in_flight_fail_unretried_and_the_gets_are_retried_elsewhere()
     assert result.failed_in_flight["GET"] == result.not_retried["GET"] == 0
     assert result.failed_otherwise == 0  # a refused connection later: resent, whatever the method
     assert result.held_at_kill["GET"] >= 2 and result.held_at_kill["POST"] >= 2
-    assert result.in_flight_at_kill == {"GET": CLIENTS, "POST": CLIENTS}  # one out per client
+    # at most one out per client (each pauses at random between two requests), and at least
+    # what B held; the failed ones are among them
+    for method in ("GET", "POST"):
+        assert 2 <= result.in_flight_at_kill[method] <= CLIENTS
+        assert result.failed_in_flight[method] <= result.in_flight_at_kill[method]
     assert set(result.answered_after_kill) == {"A", "C"}  # B answered nothing after the kill
     assert f"in-flight POSTs failed: yes, 1–{CLIENTS} of {CLIENTS}; retried: 0" in result.verdict()
     assert "GETs retried on another instance: yes" in result.verdict()
