@@ -21,7 +21,9 @@ config=None) -> Flask``.
 * ``payments_app``: payments in three recorded steps, with or without an ``Idempotency-Key``
   (``IDEMPOTENCY`` "on" or "off") (lesson 10);
 * ``cookie_app``: the whole session (user and cart) in the browser's cookie, signed or encrypted
-  (``COOKIE_SESSION``), no store at all (lesson 12).
+  (``COOKIE_SESSION``), no store at all (lesson 12);
+* ``shop_app``: the capstone's starter, every route of §6 and §6b with every kind of state in
+  the instance, on purpose, each kind a swappable part (lesson 13).
 
 ``from_environment`` builds an app for a server that passes no arguments (a container's
 gunicorn, ``deploy/``): the instance id comes from ``INSTANCE_ID``, else the host's name.
@@ -52,6 +54,7 @@ APPS: dict[str, str] = {
     "events": "labs.apps.events_app",
     "payments": "labs.apps.payments_app",
     "cookie": "labs.apps.cookie_app",
+    "shop": "labs.apps.shop_app",
 }
 
 

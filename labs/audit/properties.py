@@ -197,6 +197,11 @@ class _Run:
             raise _GaveUp(f"{user} could not log in: POST /login answered {reply.shown()}")
         return session
 
+    def everywhere(self, user: str) -> dict[str, requests.Session]:
+        """``user`` logged in on each instance, one session each: so that a property other than
+        ``sessions`` judges its own state even when the instances do not share sessions."""
+        return {url: self.login(user, url) for url in self.urls}
+
     def spread(self, count: int) -> list[str]:
         """``count`` instance urls, A, B, C, A, ... in turn."""
         return [self.urls[n % len(self.urls)] for n in range(count)]
@@ -329,21 +334,21 @@ def sessions(run: _Run) -> tuple[bool, str]:
 def quota(run: _Run) -> tuple[bool, str]:
     """One user's requests to A, B, C in turn, then another user's all at once with every store
     call 20 ms away: each must get exactly RATE_LIMIT answers 200."""
-    session = run.login(run.user(), run.cluster.url)
-    first = run.call(session, "GET", run.urls[0] + "/quota")
+    sessions = run.everywhere(run.user())
+    first = run.call(sessions[run.urls[0]], "GET", run.urls[0] + "/quota")
     if first.status == 404:
         return False, "GET /quota answered 404: the app does not serve it (COURSE_DESIGN §6b)"
     replies = [first] + [
-        run.call(session, "GET", url + "/quota") for url in run.spread(3 * RATE_LIMIT)[1:]
+        run.call(sessions[url], "GET", url + "/quota") for url in run.spread(3 * RATE_LIMIT)[1:]
     ]
     allowed = sum(reply.status == 200 for reply in replies)
     refused = [reply for reply in replies if reply.status == 429]
     no_retry_after = sum("Retry-After" not in reply.headers for reply in refused)
-    racer = run.login(run.user(), run.cluster.url)
+    racers = run.everywhere(run.user())
     with run.slow_store():
         raced = _at_once(
             [
-                lambda url=url: run.call(_copy(racer), "GET", url + "/quota")
+                lambda url=url: run.call(_copy(racers[url]), "GET", url + "/quota")
                 for url in run.spread(2 * RATE_LIMIT)
             ]
         )
@@ -367,10 +372,11 @@ def quota(run: _Run) -> tuple[bool, str]:
 def files(run: _Run) -> tuple[bool, str]:
     """An upload to A, downloaded from B and C, then from A once A has restarted."""
     a = run.urls[0]
-    session = run.login(run.user(), a)
+    user = run.user()
+    sessions = run.everywhere(user)
     data = secrets.token_bytes(UPLOAD_BYTES)
     upload = {"file": ("audit.bin", data, "application/octet-stream")}
-    posted = run.call(session, "POST", a + "/files", files=upload)
+    posted = run.call(sessions[a], "POST", a + "/files", files=upload)
     url = _field(posted, "url")
     if posted.status == 404 and url is None:
         return False, "POST /files answered 404: the app does not serve it (COURSE_DESIGN §6b)"
@@ -378,7 +384,7 @@ def files(run: _Run) -> tuple[bool, str]:
         return False, f"POST /files to A answered {posted.shown()} {posted.body!r:.120}"
 
     def fetched(base: str) -> str:
-        reply = run.call(session, "GET", base + url)
+        reply = run.call(sessions.get(base) or run.login(user, base), "GET", base + url)
         if reply.status == 200 and reply.content == data:
             return "the bytes"
         if reply.status == 200:
@@ -387,6 +393,7 @@ def files(run: _Run) -> tuple[bool, str]:
 
     seen = {run.name(base): fetched(base) for base in run.urls[1:]}
     run.cluster.restart(0)
+    del sessions[a]  # a session kept in A's memory is gone: log in again
     seen["A, restarted"] = fetched(a)
     story = f"{UPLOAD_BYTES} bytes uploaded to A (201); " + ", ".join(
         f"{name}: {what}" for name, what in seen.items()
@@ -397,9 +404,9 @@ def files(run: _Run) -> tuple[bool, str]:
 def jobs(run: _Run) -> tuple[bool, str]:
     """A sleep job accepted by A, which is killed at once; B must report it done."""
     a, b = run.urls[0], run.urls[1]
-    session = run.login(run.user(), a)
+    sessions = run.everywhere(run.user())
     params = {"seconds": JOB_SECONDS}
-    accepted = run.call(session, "POST", a + "/jobs", json={"kind": "sleep", "params": params})
+    accepted = run.call(sessions[a], "POST", a + "/jobs", json={"kind": "sleep", "params": params})
     job_id = _field(accepted, "job_id")
     if accepted.status == 404 and job_id is None:
         return False, "POST /jobs answered 404: the app does not serve it (COURSE_DESIGN §6b)"
@@ -411,7 +418,7 @@ def jobs(run: _Run) -> tuple[bool, str]:
     try:
         unknown_since = None
         while time.monotonic() - killed < JOB_WAIT_SECONDS:
-            reply = run.call(session, "GET", f"{b}/jobs/{job_id}")
+            reply = run.call(sessions[b], "GET", f"{b}/jobs/{job_id}")
             status = _field(reply, "status")
             if status == "done":
                 took = time.monotonic() - killed
@@ -433,9 +440,10 @@ def jobs(run: _Run) -> tuple[bool, str]:
 def payments(run: _Run) -> tuple[bool, str]:
     """Eight copies of one payment at once (A, B, C in turn; every store call 20 ms away), a
     retry, the key with another body, and the key used by another user."""
-    a = run.urls[0]
+    a, b = run.urls[0], run.urls[1]
     user, other = run.user(), run.user()
-    session = run.login(user, a)
+    sessions = run.everywhere(user)
+    session = sessions[a]
     body = {"amount_cents": 1999, "currency": "EUR"}
     unkeyed = run.call(session, "POST", a + "/payments", json=body)
     if unkeyed.status == 404:
@@ -445,25 +453,35 @@ def payments(run: _Run) -> tuple[bool, str]:
         burst = _at_once(
             [
                 lambda url=url: run.call(
-                    _copy(session), "POST", url + "/payments", json=body, headers=key
+                    _copy(sessions[url]), "POST", url + "/payments", json=body, headers=key
                 )
                 for url in run.spread(DUPLICATES)
             ]
         )
-    retry = run.call(session, "POST", run.urls[1] + "/payments", json=body, headers=key)
+    retry = run.call(sessions[b], "POST", b + "/payments", json=body, headers=key)
     for _ in range(20):  # a copy may still be running: 409 means try again later
         if retry.status != 409:
             break
         time.sleep(0.1)
-        retry = run.call(session, "POST", run.urls[1] + "/payments", json=body, headers=key)
+        retry = run.call(sessions[b], "POST", b + "/payments", json=body, headers=key)
+    # The charges every instance reports, told apart by payment id: a shared list is one list,
+    # lists kept in each instance add up.
+    listed = [run.call(sessions[url], "GET", url + "/payments") for url in run.urls]
+    found = [_field(reply, "payments") for reply in listed]
+    count = None
+    if all(isinstance(charges, list) for charges in found):
+        count = len(
+            {
+                str(charge.get("payment_id")) if isinstance(charge, dict) else repr(charge)
+                for charges in found
+                for charge in charges
+            }
+        )
+        if unkeyed.status is not None and unkeyed.status < 300:
+            count -= 1  # the payment sent without a key, if the app took it
     changed = run.call(
         session, "POST", a + "/payments", json={**body, "amount_cents": 1}, headers=key
     )
-    listed = run.call(session, "GET", a + "/payments")
-    charges = _field(listed, "payments")
-    count = len(charges) if isinstance(charges, list) else None
-    if unkeyed.status is not None and unkeyed.status < 300 and count is not None:
-        count -= 1  # the payment sent without a key, if the app took it
     their = run.login(other, a)
     theirs = run.call(their, "POST", a + "/payments", json=body, headers=key)
     ids = {_field(reply, "payment_id") for reply in burst if reply.status == 201}
@@ -471,9 +489,10 @@ def payments(run: _Run) -> tuple[bool, str]:
     if unkeyed.status != 400:
         wrong.append(f"a payment without an Idempotency-Key got {unkeyed.shown()}, not 400")
     if count is None:
-        wrong.append(f"GET /payments answered {listed.shown()} with no list of payments")
+        shown = ", ".join(reply.shown() for reply in listed)
+        wrong.append(f"GET /payments answered {shown} with no list of payments on every instance")
     elif count != 1:
-        wrong.append(f"the user was charged {count} times")
+        wrong.append(f"the user was charged {count} times for one payment (8 copies, 1 retry)")
     replayed = retry.headers.get("Idempotent-Replayed") == "true"
     if not (retry.status == 201 and replayed and _field(retry, "payment_id") in ids):
         got = f"{retry.shown()}{' replayed' if replayed else ''}"
@@ -503,9 +522,11 @@ def rolling(run: _Run) -> tuple[bool, str]:
         raise _GaveUp(str(exc)) from None
     with load:
         time.sleep(0.2)
+        restarts_began = load.now()
         for index in range(len(run.urls)):
             run.cluster.restart(index)
             time.sleep(0.2)
+    before = load.failed(0.0, restarts_began)
     statuses = Counter(
         "no answer" if a.status is None else str(a.status) for a in load.answers if not a.ok
     )
@@ -516,6 +537,8 @@ def rolling(run: _Run) -> tuple[bool, str]:
     )
     if failed:
         detail = ", ".join(f"{count} × {status}" for status, count in statuses.most_common())
+        if before:
+            detail += f"; {before} of them before the first restart began"
         return False, f"{story} ({detail})"
     return len(load.answers) > 0, story
 
