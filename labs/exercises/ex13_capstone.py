@@ -15,14 +15,15 @@ to write the module instead (``labs.learner_code``).
 
 from __future__ import annotations
 
-import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from labs.apps import APPS, shop_app
 from labs.audit import audit
 from labs.checking import CheckReport
-from labs.learner_code import compile_file, fresh_copy, open_for_check
+from labs.learner_code import compile_file, open_for_check
 
 TITLE = "Capstone: a stateless shop"
 STARTER = Path(shop_app.__file__)
@@ -94,20 +95,40 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
 
 def write_starter(target: str | Path = "my_shop.py", *, overwrite: bool = False) -> str:
     """Copy the starter shop to ``target`` (next to the notebook) for the learner to change.
-    An existing file is kept unless ``overwrite``: it may be hours of work. Says what it did."""
+    A file that differs from the starter is kept unless ``overwrite``: it may be hours of work.
+    Says what it did (the same words whether it copied now or found the copy unchanged)."""
     path = Path(target)
     if path.suffix != ".py" or not path.stem.isidentifier():
         raise ValueError(f"{target!r} is not a module file name like 'my_shop.py'")
-    if path.exists() and not overwrite:
-        return f"{path} already exists: kept as it is (write_starter(overwrite=True) replaces it)"
-    shutil.copyfile(STARTER, path)
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    return f"wrote {path} ({lines} lines, a copy of labs/apps/shop_app.py): open it and edit it"
+    starter = STARTER.read_text(encoding="utf-8")
+    if path.exists() and not overwrite and path.read_text(encoding="utf-8") != starter:
+        return (
+            f"kept your {path}: it differs from the starter (write_starter(overwrite=True) "
+            "replaces it with the starter)"
+        )
+    path.write_text(starter, encoding="utf-8")
+    lines = len(starter.splitlines())
+    return (
+        f"{path}: a copy of the starter shop (labs/apps/shop_app.py, {lines} lines), "
+        "ready for your changes"
+    )
 
 
-def _load(name: str, path: str) -> Any:
-    """A fresh copy of the module, as an instance would import it, with its ``create_app``."""
-    module = fresh_copy(name, path, compile_file(path))
+def _load(name: str, path: str) -> ModuleType:
+    """The module run once more from its file, as an instance imports it, with its
+    ``create_app``. It sits in ``sys.modules`` while it runs (a dataclass looks itself up
+    there), and the kernel's own import of it, if any, is left as it was."""
+    module = ModuleType(name)
+    module.__file__ = path
+    before = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        exec(compile_file(path), module.__dict__)
+    finally:
+        if before is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = before
     if not callable(getattr(module, "create_app", None)):
         raise AttributeError(f"{name} has no create_app(instance_id, redis, config)")
     return module
