@@ -269,62 +269,90 @@ def create_app(
         files = S3Files(endpoint, bucket, prefix)
     app.extensions[EXTENSION] = {"state": state, "files": files, "max_upload": max_upload}
 
-    def the_upload() -> FileStorage:
-        """The request's one ``file`` part, its body bounded (413) and checked (400)."""
-        too_large = f"a file may hold at most {max_upload} bytes"
-        request.max_content_length = max_upload + MULTIPART_OVERHEAD  # this request only
-        request.max_form_parts = MAX_FORM_PARTS
-        if request.content_length is not None and request.content_length > (
-            max_upload + MULTIPART_OVERHEAD
-        ):
-            raise RequestEntityTooLarge(too_large)  # announced: refused before it is read
-        if request.content_length is None and not request.environ.get("wsgi.input_terminated"):
-            raise LengthRequired("send a Content-Length (this server cannot bound the body)")
-        if request.mimetype != "multipart/form-data":
-            raise BadRequest("send multipart/form-data with the file in a part named 'file'")
-        try:
-            with framing_errors_are_400():
-                uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
-        except RequestEntityTooLarge:
-            if request.content_length is not None:  # within the size: werkzeug counted parts
-                raise BadRequest(f"send one file, in at most {MAX_FORM_PARTS} form parts") from None
-            raise RequestEntityTooLarge(f"{too_large}, in at most {MAX_FORM_PARTS} parts") from None
-        if not uploads:
-            where = "a form field" if "file" in request.form else "missing"
-            raise BadRequest(f"the part 'file' is {where}: send it as a file (with a filename)")
-        if len(uploads) > 1:
-            raise BadRequest("send one file per request")
-        return uploads[0]
-
     @app.post("/files")
     def upload() -> tuple[Response, int]:
         user = session_user(store, ttl)
-        part = the_upload()
-        stored_type, name = content_type_of(part), filename_of(part)
-        data = part.stream.read(max_upload + 1)
-        if len(data) > max_upload:
-            raise RequestEntityTooLarge(f"a file may hold at most {max_upload} bytes")
         file_id = new_file_id()
-        files.put(file_id, StoredFile(data, stored_type, name), user)
-        url = f"/files/{file_id}"
-        response = jsonify(file_id=file_id, url=url)
-        response.headers["Location"] = url
-        return response, 201
+        files.put(file_id, read_upload(max_upload), user)
+        return created(file_id)
 
     @app.get("/files/<file_id>")
     def download(file_id: str) -> Response:
         if not FILE_ID.fullmatch(file_id):
             raise NotFound("no such file")  # not an id we could have made: no store is asked
-        found = files.get(file_id)
-        if found is None:
-            raise NotFound("no such file")
-        response = Response(found.data, status=200, content_type=found.content_type)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        response.headers["Content-Disposition"] = content_disposition(
-            found.content_type, found.filename
-        )
-        return response
+        return served(files.get(file_id))
+
+    add_s3_error_handlers(app)
+    return app
+
+
+# --- What the routes share with the capstone shop (labs/apps/shop_app.py) ----------------------
+
+
+def the_upload(max_upload: int) -> FileStorage:
+    """The request's one ``file`` part, its body bounded (413) and checked (400): only this
+    route takes more than the 16 KB every other body is held to."""
+    too_large = f"a file may hold at most {max_upload} bytes"
+    request.max_content_length = max_upload + MULTIPART_OVERHEAD  # this request only
+    request.max_form_parts = MAX_FORM_PARTS
+    if request.content_length is not None and request.content_length > (
+        max_upload + MULTIPART_OVERHEAD
+    ):
+        raise RequestEntityTooLarge(too_large)  # announced: refused before it is read
+    if request.content_length is None and not request.environ.get("wsgi.input_terminated"):
+        raise LengthRequired("send a Content-Length (this server cannot bound the body)")
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest("send multipart/form-data with the file in a part named 'file'")
+    try:
+        with framing_errors_are_400():
+            uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
+    except RequestEntityTooLarge:
+        if request.content_length is not None:  # within the size: werkzeug counted parts
+            raise BadRequest(f"send one file, in at most {MAX_FORM_PARTS} form parts") from None
+        raise RequestEntityTooLarge(f"{too_large}, in at most {MAX_FORM_PARTS} parts") from None
+    if not uploads:
+        where = "a form field" if "file" in request.form else "missing"
+        raise BadRequest(f"the part 'file' is {where}: send it as a file (with a filename)")
+    if len(uploads) > 1:
+        raise BadRequest("send one file per request")
+    return uploads[0]
+
+
+def read_upload(max_upload: int) -> StoredFile:
+    """The request's file, read (at most ``max_upload`` bytes: 413 past it), with its checked
+    content type and file name."""
+    part = the_upload(max_upload)
+    stored_type, name = content_type_of(part), filename_of(part)
+    data = part.stream.read(max_upload + 1)
+    if len(data) > max_upload:
+        raise RequestEntityTooLarge(f"a file may hold at most {max_upload} bytes")
+    return StoredFile(data, stored_type, name)
+
+
+def created(file_id: str) -> tuple[Response, int]:
+    """``201 {"file_id", "url"}``, with the file's URL in ``Location`` too."""
+    url = f"/files/{file_id}"
+    response = jsonify(file_id=file_id, url=url)
+    response.headers["Location"] = url
+    return response, 201
+
+
+def served(found: StoredFile | None) -> Response:
+    """A stored file as a download that no browser runs as a page (``nosniff``, a sandbox, an
+    attachment unless its type is on the allow-list); 404 for none."""
+    if found is None:
+        raise NotFound("no such file")
+    response = Response(found.data, status=200, content_type=found.content_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Content-Disposition"] = content_disposition(
+        found.content_type, found.filename
+    )
+    return response
+
+
+def add_s3_error_handlers(app: Flask) -> None:
+    """Object storage that cannot be reached, or refuses, is a JSON 503, never a 500."""
 
     def s3_down(exc: Exception) -> tuple[Response, int]:
         return error(503, S3_DOWN)
@@ -336,5 +364,3 @@ def create_app(
     app.register_error_handler(object_store.S3Unavailable, s3_down)
     app.register_error_handler(botocore.exceptions.BotoCoreError, s3_down)
     app.register_error_handler(botocore.exceptions.ClientError, s3_refused)
-
-    return app

@@ -230,12 +230,8 @@ def create_app(
     @app.get("/quota")
     def quota() -> Response | tuple[Response, int]:
         user = session_user(store, ttl)
-        allowed, count, retry_after = hit(store, f"{prefix}quota:{user}", limit, window, clock())
-        if allowed:
-            return jsonify(remaining=limit - int(count))
-        response, status = error(429, f"rate limit: {limit} requests per {window} s; retry later")
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        return response, status
+        outcome = hit(store, f"{prefix}quota:{user}", limit, window, clock())
+        return quota_answer(outcome, limit, window)
 
     @app.get("/products/<sku>")
     def product(sku: str) -> Response:
@@ -276,3 +272,17 @@ def create_app(
         return jsonify(sku=sku, likes=like_count(sku))
 
     return app
+
+
+def quota_answer(
+    outcome: tuple[bool, int, float], limit: int, window: int
+) -> Response | tuple[Response, int]:
+    """``GET /quota``'s answer (COURSE_DESIGN §6b) for a limiter's ``(allowed, count,
+    retry_after)``: 200 with what remains, or 429 with ``Retry-After`` in whole seconds, at
+    least 1 (the capstone shop answers the same way)."""
+    allowed, count, retry_after = outcome
+    if allowed:
+        return jsonify(remaining=limit - int(count))
+    response, status = error(429, f"rate limit: {limit} requests per {window} s; retry later")
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response, status

@@ -53,7 +53,6 @@ default ``time.time``).
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import threading
 import time
@@ -61,20 +60,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import botocore.exceptions
 from flask import Flask, Response, jsonify, request
 from redis import Redis
 from redis.exceptions import RedisError
-from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import (
     BadRequest,
-    LengthRequired,
-    NotFound,
-    RequestEntityTooLarge,
     Unauthorized,
 )
 
-from labs import object_store
 from labs.apps import draining
 from labs.apps.events_app import (
     DEFAULT_RETRY_MS,
@@ -90,16 +83,13 @@ from labs.apps.events_app import (
 from labs.apps.files_app import (
     DEFAULT_MAX_UPLOAD_BYTES,
     FILE_ID,
-    MAX_FORM_PARTS,
     MAX_MAX_UPLOAD_BYTES,
-    MULTIPART_OVERHEAD,
-    S3_DOWN,
     DiskFiles,
-    StoredFile,
-    content_disposition,
-    content_type_of,
-    filename_of,
+    add_s3_error_handlers,
+    created,
     new_file_id,
+    read_upload,
+    served,
 )
 from labs.apps.jobs_app import MemoryJobs
 from labs.apps.payments_app import idempotency_key, payment_body
@@ -109,6 +99,7 @@ from labs.apps.quota_app import (
     MAX_LIMIT,
     MAX_WINDOW_SECONDS,
     MemoryLimiter,
+    quota_answer,
 )
 from labs.apps.users import verify_password
 from labs.apps.web import (
@@ -118,7 +109,6 @@ from labs.apps.web import (
     create_base_app,
     credentials,
     error,
-    framing_errors_are_400,
     int_setting,
     json_body,
     string_field,
@@ -387,49 +377,22 @@ def build_app(instance_id: str, config: dict[str, Any] | None, parts: ShopParts)
     @app.get("/quota")
     def quota() -> Response | tuple[Response, int]:
         user = current_user()
-        allowed, count, retry_after = parts.quota.hit(user, limit, window, clock())
-        if allowed:
-            return jsonify(remaining=limit - int(count))
-        response, status = error(429, f"rate limit: {limit} requests per {window} s; retry later")
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        return response, status
+        return quota_answer(parts.quota.hit(user, limit, window, clock()), limit, window)
 
     # --- files (§6b, lesson 09) --------------------------------------------------------------
 
     @app.post("/files")
     def upload() -> tuple[Response, int]:
         user = current_user()
-        part = the_upload(max_upload)
-        stored_type, name = content_type_of(part), filename_of(part)
-        data = part.stream.read(max_upload + 1)
-        if len(data) > max_upload:
-            raise RequestEntityTooLarge(f"a file may hold at most {max_upload} bytes")
         file_id = new_file_id()
-        parts.files.put(file_id, StoredFile(data, stored_type, name), user)
-        url = f"/files/{file_id}"
-        response = jsonify(file_id=file_id, url=url)
-        response.headers["Location"] = url
-        return response, 201
+        parts.files.put(file_id, read_upload(max_upload), user)
+        return created(file_id)
 
     @app.get("/files/<file_id>")
     def download(file_id: str) -> Response:
-        found = parts.files.get(file_id) if FILE_ID.fullmatch(file_id) else None
-        if found is None:
-            raise NotFound("no such file")
-        response = Response(found.data, status=200, content_type=found.content_type)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        response.headers["Content-Disposition"] = content_disposition(
-            found.content_type, found.filename
-        )
-        return response
+        return served(parts.files.get(file_id) if FILE_ID.fullmatch(file_id) else None)
 
-    def s3_down(exc: Exception) -> tuple[Response, int]:
-        return error(503, S3_DOWN)
-
-    app.register_error_handler(object_store.S3Unavailable, s3_down)
-    app.register_error_handler(botocore.exceptions.BotoCoreError, s3_down)
-    app.register_error_handler(botocore.exceptions.ClientError, s3_down)
+    add_s3_error_handlers(app)  # object storage down or refusing: a JSON 503
 
     # --- jobs (§6b, lesson 09) ---------------------------------------------------------------
 
@@ -523,31 +486,6 @@ def last_event_id() -> str | None:
     if not EVENT_ID.fullmatch(value) or any(int(part) > MAX_ID_PART for part in value.split("-")):
         raise BadRequest("Last-Event-ID must be an id this app sent, like 1700000000000-0")
     return value
-
-
-def the_upload(max_upload: int) -> FileStorage:
-    """The request's one ``file`` part, its body bounded (413) and checked (400), as lesson 09's
-    files app reads it: only this route takes more than 16 KB."""
-    too_large = f"a file may hold at most {max_upload} bytes"
-    request.max_content_length = max_upload + MULTIPART_OVERHEAD  # this request only
-    request.max_form_parts = MAX_FORM_PARTS
-    length = request.content_length
-    if length is not None and length > max_upload + MULTIPART_OVERHEAD:
-        raise RequestEntityTooLarge(too_large)  # announced: refused before it is read
-    if length is None and not request.environ.get("wsgi.input_terminated"):
-        raise LengthRequired("send a Content-Length (this server cannot bound the body)")
-    if request.mimetype != "multipart/form-data":
-        raise BadRequest("send multipart/form-data with the file in a part named 'file'")
-    try:
-        with framing_errors_are_400():
-            uploads = request.files.getlist("file")  # reads the body (chunked: bounded too)
-    except RequestEntityTooLarge:
-        if length is not None:  # within the size: werkzeug counted too many parts
-            raise BadRequest(f"send one file, in at most {MAX_FORM_PARTS} form parts") from None
-        raise RequestEntityTooLarge(f"{too_large}, in at most {MAX_FORM_PARTS} parts") from None
-    if len(uploads) != 1:
-        raise BadRequest("send one file, as a file part named 'file' (with a filename)")
-    return uploads[0]
 
 
 def create_app(
