@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labs import progress
+
 # Failed attempts per check (by title) in this Python session: the second one earns a
 # code-level hint. A fresh kernel (and every stored lesson) starts at zero.
 FAILED_ATTEMPTS: Counter[str] = Counter()
@@ -112,10 +114,13 @@ class CheckReport:
 
     def show(self) -> CheckReport:
         """The report, ready to be a cell's result: Jupyter displays it once, as text. A failed
-        report counts as an attempt (the second one shows the code-level hint)."""
+        report counts as an attempt (the second one shows the code-level hint). Every report is
+        added to the learner's progress record (labs/progress.py), which never raises and prints
+        nothing, so the report reads the same whatever the record holds."""
         if not self.passed:
             FAILED_ATTEMPTS[self.title] += 1
             self.attempt_number = FAILED_ATTEMPTS[self.title]
+        progress.record_attempt(self.title, self.passed)
         return self
 
     def __repr__(self) -> str:

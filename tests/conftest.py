@@ -21,6 +21,7 @@ import redis
 from hypothesis import HealthCheck, Phase, settings
 from lab_stores import fresh_store
 
+from labs.progress import ENV_VAR
 from labs.redis_store import connect
 
 # No "explain" phase: it traces every line run, which makes a simulation ten times slower.
@@ -42,6 +43,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
+
+
+@pytest.fixture(autouse=True)
+def progress_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test's checks write to a progress record of its own, never the learner's
+    (tests/progress_isolation.py does the same for the whole run, nbval's kernels included)."""
+    path = tmp_path_factory.mktemp("progress") / "progress.json"
+    monkeypatch.setenv(ENV_VAR, str(path))
+    return path
 
 
 @pytest.fixture
