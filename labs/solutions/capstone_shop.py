@@ -17,7 +17,12 @@ request, and an instance may die, restart or be replaced at any time:
   so a client reconnecting to any instance resumes after its ``Last-Event-ID``;
 * **payments**: idempotent, through exercise 10's solution layer
   (:func:`labs.solutions.ex10_idempotency.idempotent`): a key is claimed with ``SET NX``, scoped
-  to the user, its answer replayed for a day; another body is a 422, a key still running a 409;
+  to the user, its answer replayed for a day; another body is a 422, a key still running a 409.
+  What it does not do (the audit does not kill an instance in the middle of a payment): its
+  claim is a fixed 2 s lease, and the charge and the record of it are two writes, so an instance
+  killed between them leaves a charge whose retry, once the lease lapses, charges again. Lesson
+  10's ``labs/apps/payments_app.py`` records each step with the charge in one ``MULTI`` and
+  resumes from the recorded step: the design for money that must never move twice;
 * **probes**: liveness checks only the process; readiness pings Redis (:mod:`labs.apps.probes`).
 
 Creating an app contacts nothing (a lazy Redis client, an S3 client made at first use): an
