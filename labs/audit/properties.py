@@ -60,7 +60,7 @@ PROPERTY_SECONDS = 45.0  # the longest one property may take before the audit gi
 AUDIT_SECONDS = 240.0  # past this, the properties not yet checked are reported as not run
 JOB_SECONDS = 1  # the sleep job that is in flight when its instance dies
 JOB_WAIT_SECONDS = 15.0
-GONE_SECONDS = 2.0  # a job another instance does not know for this long died with its instance
+GONE_SECONDS = 1.0  # a job another instance does not know for this long died with its instance
 UPLOAD_BYTES = 32 * 1024
 LOAD_CLIENTS = 4
 # What the audit sets in the instances' environment itself (ProcessCluster sets the rest).
