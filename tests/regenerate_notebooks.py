@@ -108,7 +108,18 @@ def resolve(args: list[str]) -> list[Path]:
     return paths
 
 
+def refuse_a_changed_capstone_copy() -> None:
+    """Lesson 13 stores what ``write_starter()`` says about ``notebooks/my_shop.py``: on a clean
+    checkout, that it copied the starter. A copy someone changed (or one of an older starter)
+    would be kept, and stored as kept: move it away instead of storing that."""
+    copy = NOTEBOOKS / "my_shop.py"
+    starter = NOTEBOOKS.parent / "labs" / "apps" / "shop_app.py"
+    if copy.exists() and copy.read_text() != starter.read_text():
+        sys.exit(f"{copy} differs from the starter shop: move it away (it is yours) and run again")
+
+
 def main(args: list[str]) -> int:
+    refuse_a_changed_capstone_copy()
     # The lessons' checks write a progress record (labs/progress.py): a throwaway one here, so
     # that regenerating the course leaves the learner's record on this machine as it was.
     scratch = tempfile.TemporaryDirectory(prefix="sbd-regenerate-")

@@ -87,8 +87,9 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
     "readiness": (
         "Readiness asks 'can I serve right now?': an instance that cannot reach Redis must say "
         "503, so that the balancer sends users elsewhere (lesson 11).",
-        "Let /readyz ping Redis with a short timeout and answer 503 on a connection error or a "
-        "timeout (labs.apps.web.add_health_routes(app, store) does).",
+        "Make the readiness part ask Redis: functools.partial(labs.apps.probes.readiness, "
+        "labs.apps.probes.Instance(instance_id, store)) pings it with a short timeout (the "
+        "shop's /readyz route already answers 503 when the part says no).",
     ),
 }
 
