@@ -52,7 +52,8 @@ def copy_of_the_book(tmp_path: Path) -> Path:
     book = tmp_path / "repo"
     shutil.copytree(ROOT / "site", book / "site", ignore=shutil.ignore_patterns("_build"))
     shutil.copytree(ROOT / "notebooks", book / "notebooks", ignore=shutil.ignore_patterns("*.py"))
-    for page in ("README.md", "CONTRIBUTING.md", "deploy/README.md", "labs/checking.py"):
+    pages = [f"{name}.md" for name in TOC_FILES if not name.startswith(("notebooks/", "site/"))]
+    for page in (*pages, "labs/checking.py"):
         (book / page).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / page, book / page)
     return book
