@@ -30,6 +30,7 @@ from labs import object_store
 from labs.apps import files_app
 from labs.apps.files_app import INLINE_TYPES, content_disposition
 from labs.apps.web import MAX_BODY_BYTES
+from labs.cluster.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_BYTES = bytes(range(256)) * 4 + os.urandom(3000)  # every byte value, and then some
@@ -158,12 +159,6 @@ def listener(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
     running = Listener()
     yield running
     running.close()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 STATES = pytest.mark.parametrize("state", files_app.STATES)
@@ -557,7 +552,7 @@ def test_s3_down_is_a_json_503_never_a_500(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    app = make_app("A", "shared", S3_ENDPOINT_URL=closed_port_url())
+    app = make_app("A", "shared", S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
     client = logged_in(app)
     assert assert_error(upload(client), 503) == files_app.S3_DOWN
     assert assert_error(client.get(f"/files/{files_app.new_file_id()}"), 503) == files_app.S3_DOWN

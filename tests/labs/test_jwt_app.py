@@ -6,7 +6,6 @@ The classic attacks are in ``test_jwt_attacks.py``.
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from labs.apps.jwt_app import (
 )
 from labs.apps.users import demo_password
 from labs.apps.web import InsecureDefaultWarning
+from labs.cluster.process import free_port
 
 SECRET = "test-secret-for-the-jwt-lab-0123456789abcdef"  # 44 bytes
 OLD_KEY = "old-key-retired-soon-0123456789abcdef0123"
@@ -199,15 +199,9 @@ def test_readiness_fails_while_draining(make_app) -> None:
         draining.reset()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_unreachable_redis_is_503_not_500() -> None:
     dead = redis.Redis(
-        port=closed_port(),
+        port=free_port(),  # nothing listens there
         decode_responses=True,
         socket_connect_timeout=0.2,
         retry=Retry(NoBackoff(), 0),  # fail at once instead of retrying for seconds

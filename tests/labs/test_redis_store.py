@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 import redis
 
 from labs import redis_store
+from labs.cluster.process import free_port, port_is_open
 from labs.redis_store import EmbeddedRedisServer, RedisUnavailable, get_redis, redact
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_is_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_embedded_clients_share_one_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +32,7 @@ def test_redis_url_selects_the_real_server(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_an_unreachable_redis_url_says_which_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("REDIS_URL", url)
     with pytest.raises(RedisUnavailable) as raised:
         get_redis()
@@ -56,7 +44,7 @@ def test_an_unreachable_redis_url_says_which_url(monkeypatch: pytest.MonkeyPatch
 
 def test_an_explicit_url_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    url = f"redis://127.0.0.1:{closed_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(RedisUnavailable, match=url):
         get_redis(url)
 

@@ -6,7 +6,6 @@ the TTL and sharing claims are checked against a real server in CI's second pass
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ from redis.retry import Retry
 
 from labs.apps.stateless_app import DEFAULT_TTL_SECONDS, ITEM_PREFIX, create_app, session_key
 from labs.apps.users import demo_password
+from labs.cluster.process import free_port
 
 
 @pytest.fixture
@@ -44,12 +44,6 @@ def present(app: Flask, session_id: str, path: str = "/me", method: str = "GET",
     """``path`` from a browser that presents ``session_id`` (another device, or a thief)."""
     client = app.test_client(use_cookies=False)
     return client.open(path, method=method, headers={"Cookie": f"session={session_id}"}, **kwargs)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- what is in Redis ------------------------------------------------------------------------
@@ -207,7 +201,7 @@ def test_a_restarted_instance_still_knows_the_session(make_app) -> None:
 @pytest.fixture
 def dead_store() -> redis.Redis:
     client = redis.Redis(
-        port=closed_port(),
+        port=free_port(),  # nothing listens there
         decode_responses=True,
         socket_connect_timeout=0.2,
         retry=Retry(NoBackoff(), 0),  # fail at once instead of retrying for seconds
