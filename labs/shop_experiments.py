@@ -20,6 +20,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from labs.apps.quota_app import HeldClock
 from labs.apps.users import login_body
 from labs.cluster import LocalCluster
 
@@ -97,7 +98,9 @@ def one_user_two_instances(
     app: str = "shop", config: dict[str, Any] | None = None, redis: Any = None
 ) -> list[Asked]:
     """Alice's state, made on A, asked of A, of B, and of A once it has restarted (a shop that
-    uses Redis gets ``redis``, else the §5 store)."""
+    uses Redis gets ``redis``, else the §5 store). The quota's clock is held still at the start
+    of an hour (so of any window that divides one): no window ends between two asks."""
+    config = {"CLOCK": HeldClock.in_next_window(3600), **(config or {})}
     cluster = LocalCluster(app, instances=2, config=config, redis=redis)
     a, b = _client(cluster, "A"), _client(cluster, "B")
     a_cookie = cluster.apps["B"].test_client()  # B, shown the cookie A gave alice

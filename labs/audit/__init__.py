@@ -12,16 +12,19 @@ each property, what a user would see. Every finding says what was done and what 
   answer, also when requests arrive at once and every store call is 20 ms away (a counter read
   and then written by two instances at the same moment loses one of the two updates);
 * ``files``: an upload sent to one instance is served by every other, and after the uploader
-  restarts;
+  restarts (each instance has a ``TMPDIR`` of its own, as on three machines; a fixed absolute path
+  on this machine's disk is the one local store the audit cannot tell from a shared one);
 * ``jobs``: a job outlives the instance that accepted it (``kill -9`` a moment after ``202``);
-* ``payments``: 8 copies of one payment sent at once to 3 instances charge once, a retry is
-  replayed, a reused key with another body is refused, and a key is the user's own;
+* ``payments``: 8 copies of one payment sent at once to 3 instances charge once (and at most
+  one of them is answered as a new payment), a retry is replayed, a reused key with another
+  body is refused, and a key is the user's own;
 * ``rolling``: a rolling restart (SIGTERM, drain, start, one instance after the other) under a
   steady load of logged-in users fails no request;
 * ``liveness``: with Redis cut off, ``/healthz`` still says 200 on every instance (a liveness
   probe that asks Redis would have the orchestrator restart the whole fleet at once);
-* ``readiness``: with Redis cut off, ``/readyz`` says 503 where ``/me`` cannot be served
-  (a readiness that always says yes keeps users on instances that fail them).
+* ``readiness``: ``/readyz`` says 200 with Redis up and, with Redis cut off, 503 where ``/me``
+  cannot be served (a readiness that always says yes keeps users on instances that fail them;
+  one that never does, or a missing route, leaves the balancer no instance to trust).
 
 What it assumes of the app (COURSE_DESIGN §6 and §6b, which every course app follows): a module
 with ``create_app(instance_id="A", redis=None, config=None)`` returning a WSGI app; the routes and

@@ -13,20 +13,22 @@ import contextlib
 import importlib.util
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from labs.apps import module_path
 from labs.apps.users import load_test_users, login_body
-from labs.cluster import ClusterError, ProcessCluster
+from labs.cluster import ProcessCluster
 from labs.cluster.clients import SteadyLoad, poll
-from labs.cluster.workers import WorkerError
+from labs.cluster.process import INSTANCE_IDS
 from labs.learner_code import import_root
 
 PROPERTIES = (
@@ -56,7 +58,9 @@ RATE_LIMIT = 10  # what the cluster's RATE_LIMIT says (and §6b's default)
 STORE_DELAY = 0.02  # s per store round trip while requests race: a read and a write 20 ms apart
 DUPLICATES = 8  # copies of one payment sent at once
 REQUEST_SECONDS = 10.0  # the longest the audit waits for one answer (a loaded machine is slow)
-PROPERTY_SECONDS = 45.0  # the longest one property may take before the audit gives up on it
+# The longest one property's requests may take before the audit gives up on it. The restarts a
+# property asks for are bounded by the cluster's own waits (a stop, then start_timeout), not by it.
+PROPERTY_SECONDS = 45.0
 AUDIT_SECONDS = 240.0  # past this, the properties not yet checked are reported as not run
 JOB_SECONDS = 1  # the sleep job that is in flight when its instance dies
 JOB_WAIT_SECONDS = 15.0
@@ -464,21 +468,29 @@ def payments(run: _Run) -> tuple[bool, str]:
             break
         time.sleep(0.1)
         retry = run.call(sessions[b], "POST", b + "/payments", json=body, headers=key)
-    # The charges every instance reports, told apart by payment id: a shared list is one list,
-    # lists kept in each instance add up.
+    # The charges every instance reports. A shared list is one list, seen three times; lists kept
+    # in each instance add up. So a payment id counts as often as the one list holding it most
+    # often says (a ledger that holds one id 8 times charged 8 times).
     listed = [run.call(sessions[url], "GET", url + "/payments") for url in run.urls]
     found = [_field(reply, "payments") for reply in listed]
     count = None
     if all(isinstance(charges, list) for charges in found):
-        count = len(
-            {
+        most: Counter[str] = Counter()
+        for charges in found:
+            most |= Counter(
                 str(charge.get("payment_id")) if isinstance(charge, dict) else repr(charge)
-                for charges in found
                 for charge in charges
-            }
-        )
+            )
+        count = sum(most.values())
         if unkeyed.status is not None and unkeyed.status < 300:
             count -= 1  # the payment sent without a key, if the app took it
+    # Each instance that keeps its own record answers its first copy as a new payment (201, not
+    # replayed), whatever ids it lists: more than one such answer is more than one charge.
+    fresh = [
+        reply
+        for reply in burst
+        if reply.status == 201 and reply.headers.get("Idempotent-Replayed") != "true"
+    ]
     changed = run.call(
         session, "POST", a + "/payments", json={**body, "amount_cents": 1}, headers=key
     )
@@ -493,6 +505,10 @@ def payments(run: _Run) -> tuple[bool, str]:
         wrong.append(f"GET /payments answered {shown} with no list of payments on every instance")
     elif count != 1:
         wrong.append(f"the user was charged {count} times for one payment (8 copies, 1 retry)")
+    if len(fresh) > 1 and count in (None, 1):  # (a count above 1 has said so already)
+        wrong.append(
+            f"{len(fresh)} copies were answered as new payments (201 without Idempotent-Replayed)"
+        )
     replayed = retry.headers.get("Idempotent-Replayed") == "true"
     if not (retry.status == 201 and replayed and _field(retry, "payment_id") in ids):
         got = f"{retry.shown()}{' replayed' if replayed else ''}"
@@ -543,8 +559,10 @@ def rolling(run: _Run) -> tuple[bool, str]:
         return ", ".join(sorted(seen))
 
     before, during = statuses(True), statuses(False)
+    if not load.answers:
+        return False, f"{story}: the load got no answer at all"
     if not (before or during):
-        return bool(load.answers), f"{story}: none of their requests failed"
+        return True, f"{story}: none of their requests failed"
     when = [f"before the restarts ({before})"] if before else []
     when += [f"during them ({during})"] if during else []
     return False, f"{story}: requests failed {' and '.join(when)}"
@@ -561,20 +579,28 @@ def liveness(run: _Run) -> tuple[bool, str]:
 
 
 def readiness(run: _Run) -> tuple[bool, str]:
-    """Redis cut off: ``/readyz`` must be 503 where ``/me`` fails, 200 where it is served."""
+    """With Redis up every ``/readyz`` must say 200; with Redis cut off, 503 where ``/me`` fails
+    and 200 where it is served. (A missing or broken ``/readyz`` says no in both.)"""
     if run.outage_error:
         raise _GaveUp(run.outage_error)
+    up = run.outage["readyz with Redis up"]
     seen = run.outage["readyz"]
     served = dict(run.outage["me"])
-    wrong = [
+    not_ready = [run.name(url) for url, reply in up if reply.status != 200]
+    wrong = [f"{', '.join(not_ready)} not ready with Redis up"] if not_ready else []
+    wrong += [
         f"{run.name(url)}: /me {served[url].shown()} but /readyz {reply.shown()}"
         for url, reply in seen
-        if (served[url].status == 200) != (reply.status == 200)
+        if reply.status != (200 if served[url].status == 200 else 503)
     ]
+    before = ", ".join(f"{run.name(url)} {reply.shown()}" for url, reply in up)
     shown = ", ".join(
         f"{run.name(url)} /me {served[url].shown()}, /readyz {reply.shown()}" for url, reply in seen
     )
-    return bool(seen) and not wrong, f"Redis cut off: {shown}"  # fmt: skip
+    evidence = f"Redis up: /readyz {before}; Redis cut off: {shown}"
+    if wrong:
+        evidence += f"; {'; '.join(wrong)}"
+    return bool(seen) and bool(up) and not wrong, evidence
 
 
 def _cut_redis(run: _Run) -> None:
@@ -583,19 +609,22 @@ def _cut_redis(run: _Run) -> None:
     run.deadline = time.monotonic() + PROPERTY_SECONDS
     try:
         sessions = [(url, run.login(run.user(), url)) for url in run.urls]
+        up = [(url, run.call(session, "GET", url + "/readyz")) for url, session in sessions]
+        proxy = run.cluster.store_proxy
+        proxy.cut("refuse")
+        try:
+            time.sleep(0.3)
+            run.outage = {
+                route: [
+                    (url, run.call(session, "GET", url + "/" + route)) for url, session in sessions
+                ]
+                for route in ("healthz", "readyz", "me")
+            }
+        finally:
+            proxy.restore()
+        run.outage["readyz with Redis up"] = up
     except _GaveUp as exc:
-        run.outage_error = f"not measured: {exc}"
-        return
-    proxy = run.cluster.store_proxy
-    proxy.cut("refuse")
-    try:
-        time.sleep(0.3)
-        run.outage = {
-            route: [(url, run.call(session, "GET", url + "/" + route)) for url, session in sessions]
-            for route in ("healthz", "readyz", "me")
-        }
-    finally:
-        proxy.restore()
+        run.outage, run.outage_error = {}, f"not measured: {exc}"
 
 
 CHECKS: dict[str, Callable[[_Run], tuple[bool, str]]] = {
@@ -656,9 +685,22 @@ def audit(
     if not isinstance(workers, int) or not 0 <= workers <= 4:
         raise ValueError(f"workers must be a whole number from 0 to 4, not {workers!r}")
     settings = _settings(env)
+    with tempfile.TemporaryDirectory(prefix="sbd-audit-disks-") as disks:
+        return _audit(app, wanted, workers, settings, Path(disks))
+
+
+def _audit(
+    app: str, wanted: tuple[str, ...], workers: int, settings: dict[str, str], disks: Path
+) -> Audit:
     started = time.monotonic()
     store = "redis-server" if os.environ.get("REDIS_URL") else "fakeredis over TCP"
     result = Audit(app, store)
+    # Each instance its own "local disk" (TMPDIR), as on three machines: files one instance keeps
+    # in a temporary directory are not another's, even at a fixed name.
+    local_disks = {}
+    for name in INSTANCE_IDS[:INSTANCES]:
+        (disks / name).mkdir()
+        local_disks[name] = {"TMPDIR": str(disks / name)}
     try:
         path = module_path(app)
         cluster = ProcessCluster(
@@ -671,13 +713,16 @@ def audit(
             drain_seconds=0.5,
             start_timeout=20.0,
             env={**settings, **_environment(path)},
+            instance_env=local_disks,
         )
     except Exception as exc:  # the learner's module may raise anything on import
         return _all_failed(
             result, wanted, f"cannot import {app}: {type(exc).__name__}: {exc}", started
         )
+    running = False
     try:
         with cluster:
+            running = True
             run = _Run(cluster)
             for name in wanted:
                 if time.monotonic() - started > AUDIT_SECONDS:
@@ -687,9 +732,13 @@ def audit(
                 if name in ("liveness", "readiness") and not (run.outage or run.outage_error):
                     _cut_redis(run)
                 result.findings.append(_judge(run, name))
-    except (ClusterError, WorkerError, OSError) as exc:
-        message = f"the cluster did not start: {_shortened(str(exc))}"
-        return _all_failed(result, wanted, message, started)
+    except (RuntimeError, OSError) as exc:  # ClusterError, WorkerError, a store that is not there
+        if not running:
+            message = f"the cluster did not start: {_shortened(str(exc))}"
+            return _all_failed(result, wanted, message, started)
+        done = {finding.name for finding in result.findings}
+        why = f"not run: the audit could not go on: {_shortened(str(exc))}"
+        result.findings += [Finding(name, False, why) for name in wanted if name not in done]
     result.seconds = time.monotonic() - started
     return result
 
@@ -701,7 +750,7 @@ def _judge(run: _Run, name: str) -> Finding:
         ok, evidence = CHECKS[name](run)
     except _GaveUp as exc:
         ok, evidence = False, str(exc)
-    except (ClusterError, RuntimeError, OSError) as exc:  # e.g. an instance that would not restart
+    except (RuntimeError, OSError) as exc:  # e.g. an instance that would not restart (ClusterError)
         ok, evidence = False, f"the check could not go on: {_shortened(str(exc))}"
     return Finding(name, bool(ok), evidence)
 

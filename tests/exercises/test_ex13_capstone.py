@@ -75,10 +75,13 @@ def test_the_check_passes_the_solution_by_its_apps_name_or_module_path() -> None
 HALF_FIXED = [
     ("quota_local", ("sessions", "quota"), "quota", "(each instance counts on its own)"),
     ("files_local", ("files", "jobs"), "files", "B: 404, C: 404"),
+    ("files_fixed_tmp", ("files", "jobs"), "files", "B: 404, C: 404"),
     ("jobs_local", ("files", "jobs"), "jobs", "it died with A"),
     ("sessions_local", ("sessions", "quota", "rolling"), "sessions", "6 of 18 knew"),
     ("payments_unscoped", ("sessions", "payments"), "payments", "'s payment replayed"),
+    ("payments_per_instance", ("payments",), "payments", "copies were answered as new payments"),
     ("liveness_pings_redis", ("liveness", "readiness"), "liveness", "A 503, B 503, C 503"),
+    ("readiness_never", ("liveness", "readiness"), "readiness", "A, B, C not ready with Redis up"),
 ]
 
 

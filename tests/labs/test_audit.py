@@ -14,6 +14,7 @@ import pytest
 from labs.audit import PROPERTIES, audit
 from labs.audit import properties as audit_properties
 from labs.audit.__main__ import main
+from labs.cluster.process import free_port
 
 
 def write_module(folder: Path, name: str, source: str) -> str:
@@ -50,6 +51,16 @@ def test_an_app_that_crashes_at_start_fails_with_its_output(modules: Path) -> No
     for finding in result.findings:
         assert finding.evidence.startswith("the cluster did not start")
         assert "no config for the shop" in finding.evidence
+
+
+def test_a_store_that_is_not_there_is_a_finding_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    result = audit("labs.solutions.capstone_shop", only=("errors", "sessions"), workers=0)
+    assert [f.ok for f in result.findings] == [False, False]
+    for finding in result.findings:
+        assert finding.evidence.startswith("the cluster did not start: "), finding.evidence
 
 
 def test_an_app_that_hangs_is_given_up_on_in_bounded_time(
