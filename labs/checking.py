@@ -43,6 +43,12 @@ def is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_truth(value: object) -> bool:
+    """True or False as a learner may write one: Python's bool or numpy's (``numpy.bool_``)."""
+    kind = type(value)
+    return kind is bool or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
+
+
 @dataclass
 class CheckLine:
     ok: bool

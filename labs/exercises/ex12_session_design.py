@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labs.checking import CheckReport, is_number
+from labs.checking import CheckReport, is_number, is_truth
 from labs.price_experiments import DESIGNS, SessionCosts, sessions_three_ways
 
 
@@ -110,13 +110,29 @@ def fits(costs: SessionCosts, service: Service) -> bool:
 def _same(name: str, got: Any, expected: Any) -> bool:
     if name == "store_trips_per_second":
         return is_number(got) and abs(float(got) - expected) <= 1e-9 * max(1.0, expected)
-    return isinstance(got, bool) and got == expected
+    return is_truth(got) and bool(got) == expected
+
+
+def _probes(rows: list[SessionCosts]) -> tuple[Service, ...]:
+    """The three services, then carts the check asks about without offering them for a choice:
+    at the shop's 50-line setting and one past it, at what each cookie holds and one past it.
+    A rule that is right for 0 and 150 lines by luck (<= 50, == 0, < instead of <=) fails here."""
+    edges = {50, 51}
+    for costs in rows:
+        if costs.lines_in_4kb is not None:
+            edges |= {costs.lines_in_4kb, costs.lines_in_4kb + 1}
+    carts = tuple(
+        Service(f"a {lines}-line cart", 100, lines, False, False, "a probe of the check")
+        for lines in sorted(edges)
+    )
+    return SERVICES + carts
 
 
 def _check_needs(report: CheckReport, needs: Needs, rows: list[SessionCosts]) -> None:
+    services = _probes(rows)
     for costs in rows:
         wrong: list[str] = []
-        for service in SERVICES:
+        for service in services:
             before = len(report.lines)
             got = report.attempt(
                 f"needs({costs.design!r}, {service.name!r})",
@@ -152,7 +168,7 @@ def _check_choices(report: CheckReport, choices: Any, rows: list[SessionCosts]) 
         return
     for service in SERVICES:
         choice = choices.get(service.name)
-        if not (isinstance(choice, tuple) and len(choice) == 2):
+        if not (isinstance(choice, (tuple, list)) and len(choice) == 2):
             report.expect(False, f"{service.name}: CHOICES[{service.name!r}] must be (design, why)")
             continue
         design, why = choice
@@ -190,6 +206,14 @@ def _why_not(costs: SessionCosts, service: Service) -> str:
     )
 
 
+def _is_table(rows: Any, designs: list[str]) -> bool:
+    return (
+        isinstance(rows, (list, tuple))
+        and all(isinstance(costs, SessionCosts) for costs in rows)
+        and [costs.design for costs in rows] == designs
+    )
+
+
 def check_session_choice(
     needs: Needs,
     choices: Any,
@@ -201,8 +225,15 @@ def check_session_choice(
     each of ``choices``."""
     report = CheckReport("Exercise 12 · Choose a session design", closer=hint)
     measured = rows if rows is not None else sessions_three_ways()
-    if [costs.design for costs in measured] != [design.name for design in DESIGNS]:
-        raise ValueError("rows must be sessions_three_ways()' table, one row per design")
+    designs = [design.name for design in DESIGNS]
+    if not _is_table(measured, designs):
+        report.expect(
+            False,
+            f"the table must be section 4's sessions (one row per design: {', '.join(designs)}), "
+            f"not {measured!r:.80}",
+            "Run section 4's cell again (sessions = sessions_three_ways()) and pass its sessions.",
+        )
+        return report.show()
     _check_needs(report, needs, measured)
     if report.passed:
         _check_choices(report, choices, measured)
