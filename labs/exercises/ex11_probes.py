@@ -23,6 +23,10 @@ stateless app, and asks both routes through Flask's test client while a loopback
   instance killed in the middle of its drain, and the requests it was finishing are lost).
 
 A probe that raises anything but the store's own error is a 500, reported with what it raised.
+Liveness is also watched for asking the store at all: one that passes every mood only because it
+caches the store's answer, or ignores its error in time, still depends on Redis, and is failed
+with what it asked. (A liveness that reads what readiness last saw is not caught: the check's
+outages last seconds.)
 
 Then, if all of that holds, it runs a real cluster: 3 gunicorn instances of the stateless app with
 the learner's probes, watched by the course's supervisor at the manifest's settings 10x faster
@@ -41,7 +45,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any, NamedTuple
 
 import redis
@@ -51,6 +55,7 @@ from redis.exceptions import TimeoutError as StoreTimeoutError
 from redis.retry import Retry
 
 from labs.apps import draining, stateless_app
+from labs.apps.probes import Instance
 from labs.checking import CheckReport
 from labs.cluster import ClusterError, ProcessCluster, TcpProxy
 from labs.cluster.clients import poll
@@ -187,11 +192,24 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
 
 class Answer(NamedTuple):
     """What one GET of a probe's route got: the status (None: no answer in time), how long it
-    took, and what the probe function did (``("returned", value)`` or ``("raised", exc)``)."""
+    took, what the probe function did (``("returned", value)`` or ``("raised", exc)``), and what
+    it asked of the store (``("ping",)``)."""
 
     status: int | None
     seconds: float
     did: tuple[str, Any] | None
+    asked: tuple[str, ...] = ()
+
+
+class _StoreSpy:
+    """The instance's store client as a probe sees it: every command it looks up is noted."""
+
+    def __init__(self, store: Any, asked: list[str]) -> None:
+        self._store, self._asked = store, asked
+
+    def __getattr__(self, name: str) -> Any:
+        self._asked.append(name)
+        return getattr(self._store, name)
 
 
 class _Learner:
@@ -202,6 +220,7 @@ class _Learner:
         self.name, self.path = name, path
         self.module = fresh_copy(name, path, compile_file(path))
         self.did: dict[tuple[int, str], tuple[str, Any]] = {}
+        self.asked: dict[tuple[int, str], list[str]] = {}
 
     def watch(self) -> None:
         for kind in PATHS:
@@ -209,12 +228,16 @@ class _Learner:
 
     def _watched(self, kind: str, probe: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def watched(instance: Any) -> Any:
+            here = threading.get_ident(), kind
+            if isinstance(instance, Instance) and instance.store is not None:
+                self.asked[here] = []
+                instance = Instance(instance.id, _StoreSpy(instance.store, self.asked[here]))
             try:
                 value = probe(instance)
-            except Exception as exc:
-                self.did[threading.get_ident(), kind] = ("raised", exc)
+            except BaseException as exc:  # SystemExit too: the report says what it was
+                self.did[here] = ("raised", exc)
                 raise
-            self.did[threading.get_ident(), kind] = ("returned", value)
+            self.did[here] = ("returned", value)
             return value
 
         return watched
@@ -297,16 +320,22 @@ class _Asker:
             start = time.monotonic()
             try:
                 seen["status"] = self.app.test_client().get(PATHS[kind]).status_code
+            except BaseException:  # a probe's SystemExit: no answer, and did says why
+                pass
             finally:
+                here = threading.get_ident(), kind
                 seen["seconds"] = time.monotonic() - start
-                seen["did"] = self.learner.did.pop((threading.get_ident(), kind), None)
+                seen["did"] = self.learner.did.pop(here, None)
+                seen["asked"] = tuple(self.learner.asked.pop(here, ()))
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         thread.join(GIVE_UP_SECONDS)
-        if thread.is_alive() or "status" not in seen:
+        if thread.is_alive():
             return Answer(None, GIVE_UP_SECONDS, None)
-        return Answer(seen["status"], seen["seconds"], seen["did"])
+        if "status" not in seen:
+            return Answer(None, seen["seconds"], seen["did"], seen["asked"])
+        return Answer(seen["status"], seen["seconds"], seen["did"], seen["asked"])
 
 
 class Want(NamedTuple):
@@ -338,6 +367,8 @@ def _shown(value: Any, limit: int = 40) -> str:
 def _verdict(learner: _Learner, kind: str, label: str, want: Want, answer: Answer):
     """``(ok, message, hint key)`` of one probe's answer in one situation."""
     route, cause = PATHS[kind], _cause(learner, kind, answer)
+    if answer.status is None and answer.did is not None:
+        return False, f"{label}: {route} never answered{cause}", "error"
     if answer.status is None:
         return (
             False,
@@ -472,6 +503,7 @@ def _check_in_process(report: CheckReport, learner: _Learner) -> bool:
         app = stateless_app.create_app("A", redis=client, config={"PROBES": private})
         asker = _Asker(app, learner)
         asking = dict.fromkeys(PATHS, True)  # a probe that failed once is not asked again
+        store_asked: list[tuple[str, tuple[str, ...]]] = []  # (mood, commands) of liveness
         untried: dict[str, list[str]] = {kind: [] for kind in PATHS}
         with _quiet(app.logger), _not_draining():
             for label, act, wants in _situations(proxy):
@@ -492,6 +524,8 @@ def _check_in_process(report: CheckReport, learner: _Learner) -> bool:
                     kind: _verdict(learner, kind, label, wants[kind], answers[kind])
                     for kind in kinds
                 }
+                if "liveness" in answers and answers["liveness"].asked:
+                    store_asked.append((label, answers["liveness"].asked))
                 if all(ok for ok, _, _ in verdicts.values()):
                     said = ", ".join(message for _, message, _ in verdicts.values())
                     report.expect(True, f"{label}: {said}")
@@ -502,6 +536,16 @@ def _check_in_process(report: CheckReport, learner: _Learner) -> bool:
                     else:
                         report.expect(False, message, *HINTS[hint])
                         asking[kind] = False
+    if asking["liveness"] and store_asked:
+        label, commands = store_asked[0]
+        report.expect(
+            False,
+            f"{PATHS['liveness']} asked the store ({', '.join(sorted(set(commands)))}) in "
+            f"'{label}': it answered in time here, but a liveness that asks Redis at all (a "
+            "cached answer, an error ignored) fails on every instance at once when an outage "
+            "outlasts the trick: a restart storm",
+            *HINTS["liveness_store"],
+        )
     if untried["liveness"] and untried["liveness"] == untried["readiness"]:
         report.expect(
             False,
@@ -580,6 +624,19 @@ def _outage(report: CheckReport, cluster: ProcessCluster, story: str) -> None:
     report.expect(ok, story + "; ".join(parts) + evidence, *HINTS["cluster"])
 
 
+def _borrowed(module: ModuleType, name: str) -> set[str]:
+    """The course's probe modules that ``module``'s probes are, or that it holds (the module or
+    one of its functions among its globals: a wrapper that calls the course's answer). A class
+    imported from them (``Instance``, for a type hint) is not an answer."""
+    found = {getattr(getattr(module, kind), "__module__", name) for kind in PATHS}
+    for value in vars(module).values():
+        if isinstance(value, ModuleType):
+            found.add(value.__name__)
+        elif isinstance(value, FunctionType):
+            found.add(value.__module__)
+    return found & set(COURSE_MODULES)
+
+
 def check_probes(module_or_name: Any = "my_probes", *, hint: bool = False) -> CheckReport:
     """Check the probes module ``module_or_name`` (``'my_probes'``): first in the real app while
     a proxy plays Redis up, down, silent and back and the instance drains, then in a real
@@ -595,9 +652,7 @@ def check_probes(module_or_name: Any = "my_probes", *, hint: bool = False) -> Ch
     if missing:
         report.expect(False, f"{name} has a function {missing[0]}(instance)", *HINTS["functions"])
         return report.show()
-    borrowed = {getattr(getattr(learner.module, kind), "__module__", name) for kind in PATHS} & set(
-        COURSE_MODULES
-    )
+    borrowed = _borrowed(learner.module, name)
     if borrowed and name not in COURSE_MODULES:
         report.expect(
             False,

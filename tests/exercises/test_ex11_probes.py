@@ -95,6 +95,14 @@ READINESS_RETRIES = variant(  # two tries, a pause after each failure: too slow 
         "            time.sleep(0.2)\n    return False\n",
     ),
 )
+LIVENESS_CACHED = liveness_is(  # asks Redis once, then answers from its cache for 5 s
+    "    if time.monotonic() - SEEN[0] > 5:\n"
+    "        try:\n            SEEN[1] = bool(instance.store.ping())\n"
+    "        except redis.RedisError:\n            SEEN[1] = False\n"
+    "        SEEN[0] = time.monotonic()\n"
+    "    return SEEN[1]"
+).replace("import redis\n", "import time\n\nimport redis\n\nSEEN = [-1e9, True]\n")
+READINESS_EXITS = variant((CATCH, CATCH.replace("return False", "raise SystemExit(1)")))
 NEEDS_THE_NOTEBOOK = liveness_is("    return ALIVE").replace(  # only the notebook has it
     "import redis\n", "import redis\n\nfrom notebook_only_helpers import ALIVE\n"
 )
@@ -171,10 +179,15 @@ def test_the_cluster_runs_the_lessons_probes() -> None:
     assert lab_probes() == ex11.CLUSTER_PROBES
 
 
+TYPED = SOLUTION.replace(
+    "import redis\n", "import redis\n\nfrom labs.apps.probes import Instance\n"
+)
+
+
 @pytest.mark.parametrize(
     "source",
-    [READINESS_PROPAGATES, READINESS_EXECUTE_COMMAND, TRUTHY_NOT_BOOL],
-    ids=["store-error-propagates", "execute-command-ping", "truthy-not-bool"],
+    [READINESS_PROPAGATES, READINESS_EXECUTE_COMMAND, TRUTHY_NOT_BOOL, TYPED],
+    ids=["store-error-propagates", "execute-command-ping", "truthy-not-bool", "typed-instance"],
 )
 def test_right_answers_written_differently_pass(
     write_module, in_process_only: list[str], source: str
@@ -255,6 +268,26 @@ def test_a_probe_that_waits_for_a_silent_store_is_too_slow(
     assert "counts as no answer" in line, line
 
 
+def test_a_liveness_that_caches_the_store_answer_still_asked_it(
+    write_module, in_process_only: list[str]
+) -> None:
+    """Every mood's status comes back right (the cache hides the outage, which lasts seconds),
+    but liveness asked Redis: on a longer outage every instance fails at once."""
+    report = check_probes(write_module(LIVENESS_CACHED))
+    assert not report.passed and not in_process_only
+    assert report.hint == HINTS["liveness_store"][0], report.text()
+    line = failed(report)[0]
+    assert line.startswith("/healthz asked the store (ping) in 'Redis up'"), report.text()
+    assert "restart storm" in line
+
+
+def test_a_probe_that_exits_is_reported_as_such(write_module, in_process_only) -> None:
+    report = check_probes(write_module(READINESS_EXITS))
+    line = failed(report)[0]
+    assert line.startswith("Redis down (connections refused): /readyz never answered")
+    assert "(readiness raised SystemExit" in line and "after 3 s" not in line, line
+
+
 def test_the_500_says_what_was_raised_and_where(write_module, in_process_only) -> None:
     report = check_probes(write_module(READINESS_VALUE_ERROR))
     line = (
@@ -287,8 +320,11 @@ def test_the_check_leaves_draining_as_it_found_it(
         "from labs.apps.probes import liveness, readiness\n",
         "import labs.solutions.ex11_probes as answer\n"
         "liveness, readiness = answer.liveness, answer.readiness\n",
+        "from labs.apps import probes as p\n\n\n"
+        "def liveness(instance):\n    return p.liveness(instance)\n\n\n"
+        "def readiness(instance):\n    return p.readiness(instance)\n",
     ],
-    ids=["from-import", "alias"],
+    ids=["from-import", "alias", "wrapper"],
 )
 def test_the_course_own_probes_imported_are_not_an_answer(write_module, source: str) -> None:
     report = check_probes(write_module(source))
