@@ -89,7 +89,7 @@ class CheckReport:
         """Run ``action``; an exception becomes a failed line instead of a traceback."""
         try:
             return action()
-        except Exception as exc:  # the learner's code may raise anything
+        except (Exception, SystemExit) as exc:  # the learner's code may raise anything, exit too
             where = traceback.extract_tb(exc.__traceback__)[-1]
             self.expect(
                 False,

@@ -6,6 +6,10 @@ instance B does, and ``then()`` runs right after A's next read returns. Reads in
 return at ``execute()``, except after ``WATCH``, when they return at once (optimistic
 locking): both count. A learner's code that reads, then writes what it read, loses B's update
 here every time; code that never reads, or that watches the key and retries, does not.
+
+:class:`AfterCommand` fires after the ``nth`` store call of any kind instead: a check that runs
+its race once for each ``n`` (1, 2, ...) until A's request ends first finds every gap, also the
+one after a second read or between two writes that should have been one (:func:`each_gap`).
 """
 
 from __future__ import annotations
@@ -34,14 +38,21 @@ class Interleaving:
     ``TRIGGERS`` are the commands after which ``then()`` runs; :class:`AfterWrite` uses the
     writes instead, to find two writes that should have been one."""
 
-    TRIGGERS = READS
+    TRIGGERS: frozenset[str] | None = READS  # None: every command
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, nth: int = 1) -> None:
         self._store = store
         self._then: Callable[[], Any] | None = None
+        self._nth, self.calls = nth, 0
+        self.last_call = ""  # the command that returned last (what then() ran after)
 
     def arm(self, then: Callable[[], Any]) -> None:
         self._then = then
+
+    @property
+    def fired(self) -> bool:
+        """Whether ``then()`` has run."""
+        return self._then is None
 
     def fire(self) -> None:
         """Run ``then()`` now if it has not run yet."""
@@ -50,18 +61,27 @@ class Interleaving:
             then()
 
     def after_read(self) -> None:
-        """Called when a read has returned (a subclass may note it first)."""
-        self.fire()
+        """Called when a trigger has returned (a subclass may note it first): ``then()`` runs
+        once this is the ``nth``."""
+        self.calls += 1
+        if self.calls >= self._nth:
+            self.fire()
+
+    def triggers(self, name: str) -> bool:
+        if self.TRIGGERS is None:
+            return not name.startswith("_") and name not in NOT_COMMANDS
+        return name in self.TRIGGERS
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
         if name == "pipeline":
             return lambda *args, **kwargs: InterleavedPipeline(attribute(*args, **kwargs), self)
-        if name not in self.TRIGGERS or not callable(attribute):
+        if not self.triggers(name) or not callable(attribute):
             return attribute
 
         def read(*args: Any, **kwargs: Any) -> Any:
             value = attribute(*args, **kwargs)
+            self.last_call = name
             self.after_read()
             return value
 
@@ -73,6 +93,28 @@ class AfterWrite(Interleaving):
     return together, at ``execute()``): what a reader sees between two writes of one change."""
 
     TRIGGERS = WRITES
+
+
+class AfterCommand(Interleaving):
+    """Once armed, runs ``then()`` right after the ``nth`` store call of any kind returns (a
+    pipeline counts once, at ``execute()``, and so does each read of a watched key)."""
+
+    TRIGGERS = None
+
+
+NOT_COMMANDS = frozenset({"pipeline", "close", "lock", "register_script", "get_encoder"})
+
+
+def each_gap(race: Callable[[int], tuple[bool, bool]], most: int = 8) -> tuple[int, bool]:
+    """Run ``race(n)`` for n = 1, 2, ... : it lands B after A's nth store call and returns
+    ``(held, fired)``, whether the property held and whether B landed inside A's request. Stops
+    at the first n that fails, or once B landed after A had finished (every gap was tried), or at
+    ``most``. Returns ``(n, held)``: the last n run, and whether it held."""
+    for n in range(1, most + 1):
+        held, fired = race(n)
+        if not held or not fired:
+            return n, held
+    return most, True
 
 
 class InterleavedPipeline:
@@ -91,7 +133,8 @@ class InterleavedPipeline:
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         value = self._pipeline.execute(*args, **kwargs)
-        self._owner.fire()
+        self._owner.last_call = "a pipeline"
+        self._owner.after_read()  # one call: then() runs if it is the nth
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -102,6 +145,7 @@ class InterleavedPipeline:
         def read(*args: Any, **kwargs: Any) -> Any:
             value = attribute(*args, **kwargs)
             if value is not self._pipeline:  # a WATCH-ed read returned a value: run B now
+                self._owner.last_call = name
                 self._owner.after_read()
             return value
 

@@ -18,10 +18,13 @@ deterministically:
 * the same key with another body is a 422, and pays nothing; the key is scoped to the user (bob
   sending alice's key gets his own payment);
 * two duplicates at once pay once: the check makes instance B's request land right after A's
-  first read (``labs.interleaving.Interleaving``), so a read-then-write claim pays twice every
-  time; a duplicate while the first request is still paying gets a 409;
+  first store call, then after its second, and so on until A's request is done
+  (``labs.interleaving.AfterCommand``), so a claim that reads, then writes, pays twice every
+  time, wherever its gap is; a duplicate while the first request is still paying gets a 409;
 * a request whose instance died mid-payment holds its key only for a lease: a retry gets 409
-  until it lapses, then pays (once); a finished payment's answer is still replayed after that;
+  until it lapses, then pays (once), also when the instance died right after its first write
+  (a claim and its expiry sent as two commands leave a key that never lapses); a finished
+  payment's answer is still replayed after that;
 * every record expires, a finished one after an hour to a week (Stripe keeps keys 24 hours).
 
 Then, if all of that holds, it runs a real cluster: 3 gunicorn instances with the learner's layer,
@@ -49,7 +52,7 @@ from labs.checking import CheckReport, is_number
 from labs.cluster import ClusterError, ProcessCluster
 from labs.cluster.clients import attempt_payment, logged_in, pay_until_acknowledged, poll
 from labs.history import History, check
-from labs.interleaving import Interleaving
+from labs.interleaving import AfterCommand, AfterWrite, each_gap
 from labs.learner_code import compile_file, error_line, fresh_copy, import_root, open_for_check
 from labs.redis_store import connect
 
@@ -84,6 +87,7 @@ def idempotent(pay):
 TITLE = "Exercise 10 · Make a retried payment charge once"
 BODY = {"amount_cents": 1250, "currency": "EUR"}
 OTHER_BODY = {"amount_cents": 9900, "currency": "EUR"}
+OTHER_CURRENCY = {"amount_cents": 1250, "currency": "USD"}  # the same amount: only this differs
 ROLES = ("A", "B", "C")
 GIVE_UP_SECONDS = 5.0  # a call of the learner's code still running then: reported, not awaited
 DEFAULT_LEASE_SECONDS = 2
@@ -240,6 +244,13 @@ class _Bank:
         self.entered.clear()
         return release
 
+    def new_release(self) -> threading.Event:
+        """An event that :meth:`release_all` sets (a call held outside ``pay``)."""
+        release = threading.Event()
+        with self.lock:
+            self._releases.append(release)
+        return release
+
     def release_all(self) -> None:
         for release in self._releases:
             release.set()
@@ -347,7 +358,10 @@ def _outcome(value: Any, doing: str) -> Outcome:
             f"{doing}: handle() returned {_shown(value)}, not (status, answer, replayed)",
             "returns",
         )
-    return Outcome(value[0], value[1], bool(value[2]))
+    status = value[0]
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)  # the app sends int(status): "201" from a stored record is 201
+    return Outcome(status, value[1], bool(value[2]))
 
 
 def _shown(value: Any, limit: int = 90) -> str:
@@ -398,12 +412,24 @@ def _check_in_process(report: CheckReport, roles: _Roles, lease: Any) -> bool:
     )
     other = roles.handle("C", "alice", key, OTHER_BODY, "the same key with another body", "body")
     added = bank.charges["alice"] - charged
-    report.expect(
+    body_ok = report.expect(
         other.status == 422 and added == 0,
         f"the same key with another body, on C: {_said(other)}, "
         + ("no charge" if not added else f"{_charges(added)} more (want 422, no charge)"),
         *HINTS["body"],
     )
+    if body_ok:  # the whole body, not the amount alone
+        charged = bank.charges["alice"]
+        priced = roles.handle(
+            "C", "alice", key, OTHER_CURRENCY, "the same key, the same amount in USD", "body"
+        )
+        added = bank.charges["alice"] - charged
+        report.expect(
+            priced.status == 422 and added == 0,
+            f"the same key, the same amount in another currency (USD), on C: {_said(priced)}"
+            + ("" if priced.status == 422 else ": a EUR payment is not a USD one"),
+            *HINTS["body"],
+        )
     charged = bank.charges["alice"]
     bobs = roles.handle("B", "bob", key, BODY, "bob sending alice's key", "scope")
     report.expect(
@@ -445,39 +471,59 @@ def _check_in_process(report: CheckReport, roles: _Roles, lease: Any) -> bool:
 
 
 def _check_race(report: CheckReport, roles: _Roles) -> None:
-    """B's whole request lands right after A's first read: a claim that reads, then writes,
-    lets both pay."""
-    key, bank = "check-key-race", roles.bank
-    before = bank.charges["alice"]
-    seen: dict[str, Any] = {}
+    """B's whole request lands right after A's first store call; then, with a new key, after
+    its second, and so on until A's request is over first: a claim that reads, then writes,
+    lets both pay, wherever the gap is."""
+    bank = roles.bank
+    runs: dict[int, tuple[Outcome, Outcome, int, str]] = {}
 
-    def b_lands() -> None:
-        try:
-            seen["B"] = roles.handle(
-                "B", "alice", key, BODY, "a duplicate on B, during A's request", "race"
-            )
-        except _Broken as why:
-            seen["error"] = why
+    def race(n: int) -> tuple[bool, bool]:
+        key = f"check-key-race-{n}"
+        before = bank.charges["alice"]
+        seen: dict[str, Any] = {}
 
-    watched = Interleaving(roles.store())
-    watched.arm(b_lands)
-    a = roles.handle("A", "alice", key, BODY, "two duplicates at once, A", "race", store=watched)
-    watched.fire()  # A never read: B comes after it
-    if "error" in seen:
-        raise seen["error"]
-    b = seen["B"]
-    made = bank.charges["alice"] - before
-    fresh = [o for o in (a, b) if o.status == 201 and not o.replayed]
-    others = [o for o in (a, b) if o not in fresh]
-    fine = len(fresh) == 1 and (
-        others[0].status == 409 or (others[0].replayed and others[0].answer == fresh[0].answer)
-    )
-    report.expect(
-        made == 1 and len(fresh) == 1 and fine,
-        f"two duplicates at once, B's request right after A's first read: A {_said(a)}, "
-        f"B {_said(b)}, {_charges(made)}",
-        *HINTS["race"],
-    )
+        def b_lands() -> None:
+            try:
+                seen["B"] = roles.handle(
+                    "B", "alice", key, BODY, "a duplicate on B, during A's request", "race"
+                )
+            except _Broken as why:
+                seen["error"] = why
+
+        watched = AfterCommand(roles.store(), nth=n)
+        watched.arm(b_lands)
+        a = roles.handle(
+            "A", "alice", key, BODY, "two duplicates at once, A", "race", store=watched
+        )
+        inside = watched.fired  # B landed in A's request (else A was over first)
+        after = watched.last_call if inside else ""
+        watched.fire()  # B comes after A
+        if "error" in seen:
+            raise seen["error"]
+        b = seen["B"]
+        made = bank.charges["alice"] - before
+        fresh = [o for o in (a, b) if o.status == 201 and not o.replayed]
+        others = [o for o in (a, b) if o not in fresh]
+        fine = len(fresh) == 1 and (
+            others[0].status == 409 or (others[0].replayed and others[0].answer == fresh[0].answer)
+        )
+        runs[n] = (a, b, made, after)
+        return made == 1 and fine, inside
+
+    n, held = each_gap(race)
+    a, b, made, after = runs[n]
+    if held:
+        calls = n - 1 if not after else n
+        message = (
+            f"two duplicates at once, B's request right after each of A's {calls} store "
+            f"call{'' if calls == 1 else 's'} in turn: {_charges(1)} every time"
+        )
+    else:
+        message = (
+            f"two duplicates at once, B's request right after A's store call {n} ({after}): "
+            f"A {_said(a)}, B {_said(b)}, {_charges(made)}"
+        )
+    report.expect(held, message, *HINTS["race"])
 
 
 def _check_running(report: CheckReport, roles: _Roles) -> None:
@@ -524,11 +570,17 @@ def _check_running(report: CheckReport, roles: _Roles) -> None:
 
 
 def _check_died(report: CheckReport, roles: _Roles, lease: Any) -> bool:
-    """A dies in the middle of its payment (its thread is abandoned and never charges): B's
-    retries get 409 until A's lease lapses, then B pays, once."""
-    key, bank = "check-key-died", roles.bank
-    if not is_number(lease) or lease <= 0:
+    """A dies in the middle of its payment; then, with another key, right after its first
+    write to the store: B's retries get 409 until A's lease lapses, then the key is paid once."""
+    if not is_number(lease) or not 0 < lease < float("inf"):
         lease = DEFAULT_LEASE_SECONDS
+    return _died(report, roles, lease, paying=True) and _died(report, roles, lease, paying=False)
+
+
+def _died(report: CheckReport, roles: _Roles, lease: float, paying: bool) -> bool:
+    """A dies (its thread is abandoned, and never charges) in its payment if ``paying``, else
+    right after its first write to the store."""
+    key, bank = f"check-key-died-{'paying' if paying else 'claimed'}", roles.bank
     if lease > MAX_LEASE_SECONDS:
         return report.expect(
             False,
@@ -537,13 +589,30 @@ def _check_died(report: CheckReport, roles: _Roles, lease: Any) -> bool:
             *HINTS["lease_long"],
         )
     before = bank.charges["alice"]
-    bank.hold_next(charges=False)
-    roles.start("A", "alice", key, BODY)  # abandoned: A was killed (kill -9)
-    doing = "a retry on B after A died mid-payment"
-    if not bank.entered.wait(GIVE_UP_SECONDS):
-        return report.expect(False, f"{doing}: A's request never called pay()", *HINTS["first"])
+    if paying:
+        bank.hold_next(charges=False)
+        roles.start("A", "alice", key, BODY)  # abandoned: A was killed (kill -9)
+        dead, doing = bank.entered, "a retry on B after A died mid-payment"
+    else:
+        dead, release = threading.Event(), bank.new_release()
+
+        def die() -> None:
+            dead.set()
+            release.wait()  # (the check's end)
+            raise _Killed("this instance was killed right after its first write")
+
+        dying = AfterWrite(roles.store())
+        dying.arm(die)
+        roles.start("A", "alice", key, BODY, dying)  # abandoned: killed after its first write
+        doing = "a retry on B after A died right after its first write to the store"
+    if not dead.wait(GIVE_UP_SECONDS):
+        never = "called pay()" if paying else "wrote to the store"
+        return report.expect(False, f"{doing}: A's request never {never}", *HINTS["first"])
     start = time.monotonic()
-    deadline = start + lease + 2
+    store = roles.store()
+    leases = [store.pttl(name) / 1000 for name in store.keys("*")]  # what A's claim set
+    held = max([t for t in leases if 0 < t <= MAX_LEASE_SECONDS] or [0.0])
+    deadline = start + max(lease, held) + 2
     refused = 0
     while True:
         b = roles.handle("B", "alice", key, BODY, doing, "lease")
@@ -557,9 +626,10 @@ def _check_died(report: CheckReport, roles: _Roles, lease: Any) -> bool:
         detail = f"still 409 after {waited:.1f} s: the dead request holds the key forever"
     else:
         detail = f"{refused} × 409 for {waited:.1f} s, then {_said(b)}, {_charges(made)}"
+    when = "in the middle of its payment" if paying else "right after its first write"
     return report.expect(
-        b.status == 201 and not b.replayed and made == 1,
-        f"A dies in the middle of its payment; B retries every {RETRY_EVERY:g} s: {detail}",
+        b.status == 201 and (paying is False or not b.replayed) and made == 1,
+        f"A dies {when}; B retries every {RETRY_EVERY:g} s: {detail}",
         *HINTS["lease"],
     )
 

@@ -83,6 +83,23 @@ SETNX_EXPIRE_NX = variant(
         "        if pipe.execute()[0]:",
     )
 )
+# read twice, then write: B lands after the second read (the first read saw nothing either way)
+SECOND_READ_THEN_SET = variant(
+    (
+        CLAIM,
+        'store.get(record + ":done") is None and not store.exists(record) and '
+        + CLAIM.replace("nx=True, ", ""),
+    )
+)
+KEYS_THEN_SET = variant((CLAIM, "not store.keys(record) and " + CLAIM.replace("nx=True, ", "")))
+SETNX_THEN_EXPIRE = variant(  # a claim and its lease as two commands: a death between them
+    (CLAIM, "store.setnx(record, running) and store.expire(record, LEASE_SECONDS)")
+)
+AMOUNT_ONLY = variant(
+    ('if stored["body"] != body:', 'if stored["body"]["amount_cents"] != body["amount_cents"]:')
+)
+STATUS_AS_TEXT = variant((REPLAY, 'return str(stored["status"]), stored["answer"], True'))
+INLINE_LEASE = variant((CLAIM, CLAIM.replace("ex=LEASE_SECONDS", "ex=LEASE_SECONDS + 4")))
 HASH_AND_LEASE_KEY = """\
 import json
 
@@ -140,8 +157,15 @@ def test_the_check_passes_on_the_solution_and_in_the_cluster() -> None:
 
 @pytest.mark.parametrize(
     "source",
-    [SHA256_NAME, PX_LEASE, SETNX_EXPIRE_NX, HASH_AND_LEASE_KEY],
-    ids=["sha256-name", "px-lease", "setnx-expire-nx-multi", "hash-and-lease-key"],
+    [SHA256_NAME, PX_LEASE, SETNX_EXPIRE_NX, HASH_AND_LEASE_KEY, STATUS_AS_TEXT, INLINE_LEASE],
+    ids=[
+        "sha256-name",
+        "px-lease",
+        "setnx-expire-nx-multi",
+        "hash-and-lease-key",
+        "status-as-text",
+        "lease-written-inline",
+    ],
 )
 def test_right_answers_written_differently_pass(
     write_module, monkeypatch: pytest.MonkeyPatch, source: str
@@ -160,7 +184,11 @@ def test_a_module_object_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("attempt", range(3))
-@pytest.mark.parametrize("source", [GET_THEN_SET, EXISTS_THEN_SET], ids=["get", "exists"])
+@pytest.mark.parametrize(
+    "source",
+    [GET_THEN_SET, EXISTS_THEN_SET, SECOND_READ_THEN_SET, KEYS_THEN_SET],
+    ids=["get", "exists", "second-read", "keys"],
+)
 def test_a_claim_that_reads_then_writes_pays_twice_every_time(
     write_module, source: str, attempt: int
 ) -> None:
@@ -183,6 +211,8 @@ def test_a_claim_that_reads_then_writes_pays_twice_every_time(
         (DONE_FOR_A_MINUTE, "expire", "forgotten after"),
         (DONE_KEEPS_THE_LEASE, "kept", "its record was gone"),
         (LEASE_LONG, "lease_long", "longer than 10 s"),
+        (SETNX_THEN_EXPIRE, "lease", "right after its first write"),
+        (AMOUNT_ONLY, "body", "a EUR payment is not a USD one"),
     ],
     ids=[
         "unscoped",
@@ -195,6 +225,8 @@ def test_a_claim_that_reads_then_writes_pays_twice_every_time(
         "done-a-minute",
         "done-keeps-the-lease",
         "lease-60s",
+        "setnx-then-expire",
+        "amount-only",
     ],
 )
 def test_wrong_answers_fail_with_their_idea(write_module, source: str, hint: str, says: str):
