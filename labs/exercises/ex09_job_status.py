@@ -11,13 +11,18 @@ the worker that ran it and the instance a client asks next each see a different 
 first runs the module as separate processes would (each role loads a private copy of it, one
 fakeredis shared between them), so every property below is tested deterministically:
 
-* a record saved by one process is read by another (queued, running, done);
-* the result comes back as the same JSON value (nested, unicode, floats, None, booleans);
+* a record saved by one process is read by another (queued, running, done), and once the worker
+  saved "done" every process reads "done", also the one that saved "queued" (a copy kept in a
+  process goes stale);
+* the result comes back as the same JSON value, type for type (nested, unicode, floats, None,
+  booleans), also when it is falsy (0, [], False, ...: a result, not "no result");
 * a job nobody saved is ``None`` (the app answers 404), and two jobs keep their own records;
-* status and result change together: the check reads the record right after the first write
-  of a change (``labs.interleaving.AfterWrite``), so "done" saved before its result is seen;
-* the record is in Redis (not in a file on this machine's disk), and it expires (in a week or
-  less: job records must not pile up forever).
+* status and result change together: the check reads the record after each store call of a
+  change (``labs.interleaving.AfterCommand``, one gap at a time) and must see the record before
+  it or after it, never half of it (no "done" before its result, no record gone mid-change);
+* the record is in Redis (not in a file on this machine's disk), and it expires, in 10 minutes
+  at the least (a client must find its job when it polls) and a week at the most (job records
+  must not pile up forever).
 
 Then, if all of that holds, it runs a real cluster with the learner's module in every process:
 2 gunicorn instances of the jobs app and 2 worker processes (``python -m labs.jobs.worker``). A
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -41,7 +47,7 @@ from labs.checking import CheckReport
 from labs.cluster import ClusterError, ProcessCluster
 from labs.cluster.clients import poll
 from labs.cluster.workers import WorkerError
-from labs.interleaving import AfterWrite
+from labs.interleaving import AfterCommand, each_gap
 from labs.jobs.queue import JobQueue
 from labs.learner_code import compile_file, error_line, fresh_copy, import_root, open_for_check
 from labs.redis_store import connect
@@ -68,6 +74,8 @@ def load_status(store, key):
 
 TITLE = "Exercise 09 · Move the job status out of the process"
 RESULT = {"caption": "crème brûlée", "sizes": [64, 128.5], "thumb": None, "ok": True, "x": {}}
+FALSY_RESULTS = (0, 0.0, False, "", [], {})  # results all the same, none of them "no result"
+MIN_TTL_SECONDS = 600  # a client polls a queued job or a result within minutes, not seconds
 MAX_TTL_SECONDS = 7 * 24 * 3600
 GIVE_UP_SECONDS = 5.0  # a call of the learner's code still running then: reported, not awaited
 JOB_SECONDS = 0.5  # the cluster phase's job: long enough to kill its worker in the middle
@@ -105,10 +113,22 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
         "restarts.",
         "store.hset(key, mapping=...) or store.set(key, json.dumps(...)), not open(...)",
     ),
+    "stale": (
+        "Once the worker saved 'done', every process must read 'done': a copy of the record kept "
+        "in a process's memory goes stale when another process changes the record, and the "
+        "clients that process answers see the old status forever. Read Redis every time.",
+        "no dict in the module: load_status returns what store.get / store.hgetall returns now",
+    ),
     "result": (
         "A job's result must come back as the same JSON value that was saved (a dict stays a "
         "dict, 128.5 stays a float, None stays None): Redis stores strings, so encode it.",
         "save json.dumps(result) and return json.loads(...) of it",
+    ),
+    "falsy": (
+        "A result of 0, [] or False is a result (a job that found nothing found 0), not 'no "
+        "result': test for None, not for truth, or it comes back as None.",
+        "always json.dumps(result) (None becomes 'null') and always json.loads it: no "
+        "'if result' on either side",
     ),
     "unknown": (
         "A job that no process saved must load as None, so that the app answers 404 (unknown "
@@ -121,9 +141,9 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
         "use key itself as the Redis key",
     ),
     "atomic": (
-        "A reader looked between your writes and saw 'done' with no result yet: a client "
-        "polling the job would take that as the answer. Write the status and the result in "
-        "one step.",
+        "A reader looked between two of your store calls and saw half a change (say 'done' with "
+        "no result yet, or no record at all): a client polling the job would take that as the "
+        "answer. Write the status and the result in one step.",
         "one HSET with both fields (mapping=...), or both writes in one "
         "store.pipeline(transaction=True) ... .execute()",
     ),
@@ -132,6 +152,12 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
         "record a TTL (a day is plenty for a client to read its result).",
         "in the same transaction: store.pipeline().hset(key, mapping=...).expire(key, 86400)"
         ".execute()",
+    ),
+    "short": (
+        "A record that expires within minutes is gone before a client asks: a job still waiting "
+        "in the queue, or a result nobody has fetched yet, then answers 404 (unknown job). Keep "
+        "records at least 10 minutes (a day is plenty).",
+        "px= counts milliseconds and ex= seconds: px=86400 is 86 s, ex=86400 is a day",
     ),
     "cluster": (
         "Your functions work when the check calls them, but not inside the real processes: "
@@ -187,8 +213,45 @@ def _shown(record: Any, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _same(seen: Any, saved: Any) -> bool:
+    """Whether ``seen`` is the JSON value ``saved``, type for type: ``==`` alone takes True
+    for 1, 64.0 for 64 and 0 for False."""
+    if type(seen) is not type(saved):
+        return False
+    if isinstance(saved, dict):
+        return seen.keys() == saved.keys() and all(_same(seen[k], saved[k]) for k in saved)
+    if isinstance(saved, list):
+        return len(seen) == len(saved) and all(map(_same, seen, saved))
+    return bool(seen == saved)
+
+
+def _retyped(seen: Any, saved: Any, where: str = "") -> str:
+    """Where ``seen`` equals ``saved`` by ``==`` but a value changed type, in words; else ''."""
+    if isinstance(saved, dict) and isinstance(seen, dict) and seen.keys() == saved.keys():
+        found = (_retyped(seen[k], saved[k], f"{where}[{k!r}]") for k in saved)
+        return next(filter(None, found), "")
+    if isinstance(saved, list) and isinstance(seen, list) and len(seen) == len(saved):
+        found = (_retyped(seen[i], b, f"{where}[{i}]") for i, b in enumerate(saved))
+        return next(filter(None, found), "")
+    if type(seen) is not type(saved) and seen == saved:
+        return (
+            f"result{where} was saved as {saved!r} ({type(saved).__name__}), "
+            f"loads as {seen!r} ({type(seen).__name__})"
+        )
+    return ""
+
+
+def _is_record(seen: Any, status: str, result: Any) -> bool:
+    return (
+        isinstance(seen, dict)
+        and seen.get("status") == status
+        and _same(seen.get("result"), result)
+    )
+
+
 def _check_in_process(report: CheckReport, roles: _Roles) -> bool:
     """The deterministic properties, with the module as three processes would have it."""
+    began = time.monotonic()
     key, other, fresh = "job:check-first", "job:check-second", "job:never-saved"
     roles.save("A", key, "queued")
     seen = roles.load("B", key)
@@ -212,14 +275,22 @@ def _check_in_process(report: CheckReport, roles: _Roles) -> bool:
     roles.save("worker", key, "running")
     roles.save("worker", key, "done", RESULT)
     seen = roles.load("B", key)
-    if seen is not None and seen.get("status") == "done":
+    if isinstance(seen, dict) and seen.get("status") == "done":
         report.expect(
-            seen.get("result") == RESULT and type(seen.get("result")) is dict,
-            f"the worker saves 'done' with a result; B loads result {_shown(seen.get('result'))}",
+            _same(seen.get("result"), RESULT),
+            f"the worker saves 'done' with a result; B loads result {_shown(seen.get('result'))}"
+            + (f": {retyped}" if (retyped := _retyped(seen.get("result"), RESULT)) else ""),
             *HINTS["result"],
         )
     else:
-        report.expect(False, f"the worker saves 'done'; B loads {_shown(seen)}", *HINTS["shared"])
+        older = isinstance(seen, dict) and seen.get("status") in ("queued", "running")
+        report.expect(
+            False,
+            f"the worker saves 'done'; B loads {_shown(seen)}",
+            *HINTS["stale" if older else "shared"],
+        )
+    _check_everywhere(report, roles, key, seen)
+    _check_falsy(report, roles)
     roles.save("A", other, "queued")
     first, second = roles.load("B", key), roles.load("B", other)
     statuses = [(record or {}).get("status") for record in (first, second)]
@@ -231,37 +302,90 @@ def _check_in_process(report: CheckReport, roles: _Roles) -> bool:
     seen = roles.load("B", fresh)
     report.expect(seen is None, f"a job nobody saved loads as {_shown(seen)}", *HINTS["unknown"])
     _check_atomic(report, roles)
-    _check_expiry(report, roles)
+    _check_expiry(report, roles, time.monotonic() - began)
     return report.passed
 
 
+def _check_everywhere(report: CheckReport, roles: _Roles, key: str, in_b: Any) -> None:
+    """Once the worker saved 'done', A (which saved 'queued') and the worker read what B read:
+    a copy of the record kept in a process is stale there, and its clients see 'queued' forever."""
+    for role, story in (("A", "A (which saved 'queued')"), ("worker", "the worker")):
+        seen = roles.load(role, key)
+        if not _same(seen, in_b):
+            report.expect(
+                False,
+                f"after the worker saves 'done', {story} loads {_shown(seen, 60)}"
+                + ("" if _is_record(in_b, "done", RESULT) else f", B {_shown(in_b, 60)}"),
+                *HINTS["stale"],
+            )
+            return
+    report.expect(True, "after the worker saves 'done', A and the worker load what B loads")
+
+
+def _check_falsy(report: CheckReport, roles: _Roles) -> None:
+    """0, 0.0, False, '', [] and {} are results: each comes back as itself, not as None."""
+    key = "job:check-falsy"
+    for result in FALSY_RESULTS:
+        roles.save("worker", key, "done", result)
+        seen = roles.load("B", key)
+        if not _is_record(seen, "done", result):
+            report.expect(
+                False,
+                f"the worker saves 'done' with result {result!r}; B loads {_shown(seen)}",
+                *HINTS["falsy"],
+            )
+            return
+    report.expect(True, "a falsy result (0, 0.0, False, '', [], {}) comes back as itself")
+
+
 def _check_atomic(report: CheckReport, roles: _Roles) -> None:
+    """A reader after each store call of saving 'done' (one gap per run, ``each_gap``) sees
+    the record before the change or after it, never half of it."""
     key = "job:check-atomic"
-    roles.save("worker", key, "running")
-    seen: list[Any] = []
-    watched = AfterWrite(roles.store())
-    watched.arm(lambda: seen.append(roles.load("B", key)))
-    roles.save("worker", key, "done", RESULT, store=watched)
-    torn = [r for r in seen if r and r.get("status") == "done" and r.get("result") != RESULT]
+    torn: list[Any] = []
+
+    def race(n: int) -> tuple[bool, bool]:
+        roles.save("worker", key, "running")
+        before = roles.load("B", key)
+        seen: list[Any] = []
+        watched = AfterCommand(roles.store(), nth=n)
+        watched.arm(lambda: seen.append(roles.load("B", key)))
+        roles.save("worker", key, "done", RESULT, store=watched)
+        after = roles.load("B", key)
+        torn[:] = [r for r in seen if not (_same(r, before) or _same(r, after))]
+        return not torn, watched.fired
+
+    each_gap(race)
     report.expect(
         not torn,
-        "a reader between the writes of 'done' never sees it without its result"
-        + (f" (saw {_shown(torn[0])})" if torn else ""),
+        "a reader between any two store calls of saving 'done' sees the record before or "
+        "after, never half of it" + (f" (saw {_shown(torn[0])})" if torn else ""),
         *HINTS["atomic"],
     )
 
 
-def _check_expiry(report: CheckReport, roles: _Roles) -> None:
+def _check_expiry(report: CheckReport, roles: _Roles, elapsed: float) -> None:
+    """Every record expires, in ``MIN_TTL_SECONDS`` at the least (counted from when the check
+    began: its own calls take some of it) and ``MAX_TTL_SECONDS`` at the most."""
     store = roles.store()
-    ttls = {key: store.ttl(key) for key in store.keys("*")}
-    forever = [key for key, ttl in ttls.items() if ttl < 0]
+    pttls = {key: store.pttl(key) for key in store.keys("*")}  # -1: no TTL, -2: gone already
+    ttls = {key: max(pttl, 0) / 1000 for key, pttl in pttls.items()}
+    forever = [key for key, pttl in pttls.items() if pttl == -1]
+    too_short = [key for key, ttl in ttls.items() if ttl < MIN_TTL_SECONDS - elapsed - 1]
     too_long = [key for key, ttl in ttls.items() if ttl > MAX_TTL_SECONDS]
-    detail = ""
+    detail, hint = "", HINTS["expire"]
     if forever:
         detail = f" ({forever[0]} never expires)"
+    elif too_short:
+        detail = f" ({too_short[0]} expires after {ttls[too_short[0]]:.0f} s)"
+        hint = HINTS["short"]
     elif too_long:
-        detail = f" ({too_long[0]} lives {ttls[too_long[0]] // 86400} days)"
-    report.expect(not detail, f"every record expires, within a week{detail}", *HINTS["expire"])
+        detail = f" ({too_long[0]} lives {ttls[too_long[0]] // 86400:.0f} days)"
+    report.expect(
+        not detail,
+        f"every record expires, in 10 minutes at the least and a week at the most{detail}",
+        *hint,
+    )
 
 
 def _status(base: str, job_id: str, session: requests.Session) -> dict[str, Any]:

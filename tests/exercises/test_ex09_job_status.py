@@ -54,6 +54,24 @@ def load_status(store, key):
     return dict(status=status, result=result)
 """
 
+NONE_AS_EMPTY = """\
+import json
+
+def save_status(store, key, status, result=None):
+    encoded = "" if result is None else json.dumps(result)   # 0 and [] are encoded: right
+    with store.pipeline(transaction=True) as pipe:
+        pipe.delete(key)                                     # inside MULTI: no reader sees it
+        pipe.hset(key, mapping={"status": status, "result": encoded})
+        pipe.expire(key, 24 * 3600)
+        pipe.execute()
+
+def load_status(store, key):
+    record = store.hgetall(key)
+    if not record:
+        return None
+    return {"status": record["status"], "result": json.loads(record["result"] or "null")}
+"""
+
 RESULT_DROPPED = """\
 def save_status(store, key, status, result=None):
     store.set(key, status, ex=3600)
@@ -138,6 +156,91 @@ def load_status(store, key):
         return None
 """
 
+STALE_CACHE = """\
+import json
+
+CACHE = {}  # what this process saved, so that loading it costs no round trip
+
+def save_status(store, key, status, result=None):
+    store.set(key, json.dumps({"status": status, "result": result}), ex=3600)
+    CACHE[key] = {"status": status, "result": result}
+
+def load_status(store, key):
+    if key in CACHE:
+        return CACHE[key]                       # instance A answers 'queued' forever
+    raw = store.get(key)
+    return None if raw is None else json.loads(raw)
+"""
+
+PX_FOR_A_DAY = """\
+import json
+
+def save_status(store, key, status, result=None):
+    store.set(key, json.dumps({"status": status, "result": result}), px=86400)  # 86 s
+
+def load_status(store, key):
+    raw = store.get(key)
+    return None if raw is None else json.loads(raw)
+"""
+
+FALSY_LOST = """\
+import json
+
+def save_status(store, key, status, result=None):
+    store.hset(key, mapping={"status": status, "result": json.dumps(result) if result else ""})
+    store.expire(key, 3600)
+
+def load_status(store, key):
+    record = store.hgetall(key)
+    if not record:
+        return None
+    raw = record["result"]
+    return {"status": record["status"], "result": json.loads(raw) if raw else None}
+"""
+
+NUMBERS_AS_FLOATS = """\
+import json
+
+def save_status(store, key, status, result=None):
+    store.set(key, json.dumps({"status": status, "result": result}), ex=3600)
+
+def load_status(store, key):
+    raw = store.get(key)
+    return None if raw is None else json.loads(raw, parse_int=float)   # 64 comes back 64.0
+"""
+
+DELETE_THEN_WRITE = """\
+import json
+
+def save_status(store, key, status, result=None):
+    store.delete(key)                                 # a reader now finds no job at all
+    store.hset(key, "status", status)
+    store.hset(key, "result", json.dumps(result))
+    store.expire(key, 3600)
+
+def load_status(store, key):
+    record = store.hgetall(key)
+    if not record:
+        return None
+    return {"status": record["status"], "result": json.loads(record.get("result", "null"))}
+"""
+
+STAMP_THEN_TORN_WRITE = """\
+import json, time
+
+def save_status(store, key, status, result=None):
+    store.hset(key, "updated", time.time())           # harmless: the record is still whole
+    store.hset(key, "status", status)                 # a reader now sees "done" ...
+    store.hset(key, "result", json.dumps(result))     # ... before the result is there
+    store.expire(key, 3600)
+
+def load_status(store, key):
+    record = store.hgetall(key)
+    if "status" not in record:
+        return None
+    return {"status": record["status"], "result": json.loads(record.get("result", "null"))}
+"""
+
 NEEDS_THE_NOTEBOOK = """\
 import json
 from notebook_only_helpers import TTL   # exists in the notebook's process only
@@ -165,7 +268,11 @@ def test_the_check_passes_on_the_solution() -> None:
     assert any("killed mid-job" in line.message for line in report.lines)
 
 
-@pytest.mark.parametrize("source", [HASH_PIPELINE, LIST_IN_A_STRING], ids=["hash", "list-px"])
+@pytest.mark.parametrize(
+    "source",
+    [HASH_PIPELINE, LIST_IN_A_STRING, NONE_AS_EMPTY],
+    ids=["hash", "list-px", "none-as-empty-in-multi"],
+)
 def test_right_answers_written_differently_pass(write_module, source: str) -> None:
     report = check_job_status(write_module(source))
     assert report.passed, report.text()
@@ -202,6 +309,67 @@ def test_a_torn_write_is_caught_every_time(write_module, attempt: int) -> None:
     assert any("saw {'status': 'done', 'result': None}" in line for line in failed(report))
 
 
+def test_a_cache_in_the_process_that_saved_queued_goes_stale(write_module) -> None:
+    report = check_job_status(write_module(STALE_CACHE))
+    assert not report.passed
+    assert report.hint == HINTS["stale"][0]
+    line = failed(report)[0]
+    assert line.startswith("after the worker saves 'done', A (which saved 'queued') loads")
+    assert line.endswith("loads {'status': 'queued', 'result': None}")
+
+
+def test_a_ttl_of_86400_milliseconds_is_too_short(write_module) -> None:
+    report = check_job_status(write_module(PX_FOR_A_DAY))
+    assert not report.passed
+    assert report.hint == HINTS["short"][0]
+    line = failed(report)[0]
+    assert "10 minutes at the least" in line and "expires after 86 s" in line
+
+
+@pytest.mark.parametrize(
+    ("source", "hint", "says"),
+    [
+        (
+            FALSY_LOST,
+            "falsy",
+            "the worker saves 'done' with result 0; B loads {'status': 'done', 'result': None}",
+        ),
+        (
+            NUMBERS_AS_FLOATS,
+            "result",
+            "B loads result {'caption': 'crème brûlée', 'sizes': [64.0, 128.5]",
+        ),
+    ],
+    ids=["falsy-as-none", "ints-as-floats"],
+)
+def test_a_result_comes_back_type_for_type_falsy_too(
+    write_module, source: str, hint: str, says: str
+) -> None:
+    report = check_job_status(write_module(source))
+    assert not report.passed
+    assert report.hint == HINTS[hint][0]
+    assert says in failed(report)[0], report.text()
+
+
+@pytest.mark.parametrize(
+    ("source", "saw"),
+    [
+        (DELETE_THEN_WRITE, "(saw None)"),
+        (STAMP_THEN_TORN_WRITE, "(saw {'status': 'done', 'result': None})"),
+    ],
+    ids=["delete-first", "torn-after-a-first-write"],
+)
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_reader_after_every_store_call_sees_a_whole_record(
+    write_module, source: str, saw: str, attempt: int
+) -> None:
+    report = check_job_status(write_module(source))
+    assert not report.passed
+    assert report.hint == HINTS["atomic"][0]
+    line = failed(report)[0]
+    assert saw in line
+
+
 def test_a_record_on_local_disk_is_not_in_redis(write_module, tmp_path: Path) -> None:
     report = check_job_status(write_module(ON_DISK.replace("{n}", tmp_path.name)))
     assert not report.passed
@@ -223,7 +391,7 @@ def test_a_module_that_only_imports_in_the_notebook_fails_in_the_cluster(
     monkeypatch.setitem(sys.modules, "notebook_only_helpers", helpers)
     report = check_job_status(write_module(NEEDS_THE_NOTEBOOK))
     assert not report.passed
-    [line] = failed(report)
+    line = failed(report)[0]
     assert "the cluster did not start" in line and "notebook_only_helpers" in line
     assert report.hint == HINTS["cluster"][0]
 
