@@ -16,12 +16,14 @@ real time, or on how the threads are scheduled.
   remaining counts go 9, 8, ... 0;
 * exactly the limit under 8 concurrent clients (threads) on 3 instances;
 * two instances counting one user's requests at the same moment: deterministically, B's whole
-  request runs right after A's limiter first *reads* from Redis (the interleaving client of
-  ``labs/exercises/ex02_cart_in_redis.py``), so a read-then-write counts one slot twice, and an
-  atomic count (``INCR`` in ``MULTI``, a Lua script, ``SET NX`` + ``INCR``) does not. B's
-  request runs on a thread of its own, and A goes on if B is still waiting after
-  ``BLOCKED_SECONDS`` (B waits for a lock that A holds), so a limiter with a lock cannot hang
-  the check;
+  request runs right after the nth store call of A's limiter (``AfterCommand`` of
+  ``labs/interleaving.py``), once for each n = 1, 2, ... with a fresh Redis, until a run goes
+  wrong or B came after A's last call (``each_gap``): so a read-then-write counts one slot
+  twice wherever it is in hit() (after a first read of the TTL, say), and so does a write after
+  ``INCR``; an atomic count (``INCR`` in ``MULTI``, a Lua script, ``SET NX`` + ``INCR``,
+  ``WATCH`` and retry) does not. B's request runs on a thread of its own, and A goes on if B is
+  still waiting after ``BLOCKED_SECONDS`` (B waits for a lock that A holds), so a limiter with
+  a lock cannot hang the check;
 * each user has a quota of their own (bob's does not shrink when alice uses hers);
 * the window is the fixed one that holds ``now``: a client that keeps retrying to the window's
   end gets in at the start of the next one (remaining ``limit - 1``), ``Retry-After`` is the
@@ -29,7 +31,15 @@ real time, or on how the threads are scheduled.
   client that waits exactly ``Retry-After`` gets through. The clock is virtual and Redis TTLs
   run on the real one, so a key whose TTL is the window (one key per user, ``EXPIRE`` on every
   hit) never ends during the check: as in production, where retries keep pushing it back;
-* the count is in Redis, and every key the limiter writes expires (within two windows).
+* the same with a window of 10 s (``SHORT_WINDOW``), whose next one starts inside the same
+  minute, so a limiter that writes 60 where it should use ``window`` fails (run when the 60 s
+  windows were right, and a line only when it fails: the starter's report, stored in the
+  lesson, and a right answer's read as before);
+* the count is in Redis, and every key the limiter writes lives to the end of its window on
+  the check's clock (less the real seconds the phase took: a TTL of 5 s, or ``PEXPIRE`` given
+  seconds, is caught) and expires within two windows, plus how far the check's held clock runs
+  ahead of the real one (``EXPIREAT`` the window's end on ``now`` is right). TTLs are read
+  right after each phase, before a short one runs out.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -49,7 +60,7 @@ from labs.apps import quota_app
 from labs.apps.users import login_body
 from labs.checking import CheckReport, is_number
 from labs.cluster import LocalCluster
-from labs.interleaving import Interleaving
+from labs.interleaving import READS, AfterCommand, each_gap
 from labs.learner_code import NotRunnable, compile_file, error_line, fresh_copy, module_source
 
 STARTER = '''\
@@ -83,12 +94,14 @@ LIMIT = 10
 WINDOW = 60
 REQUESTS = 25
 SMALL_LIMIT = 3  # the race, the users and the window phases
+SHORT_WINDOW = 10  # the window of one phase: a limiter must use the one it is given
 CLIENTS, PER_CLIENT = 8, 5
 USER, OTHER_USER = "alice", "bob"
 BLOCKED_SECONDS = 1.0  # B's request still running after this: it waits for A (a lock)
 GIVE_UP_SECONDS = 5.0  # a request still running after this: the check stops waiting, says so
 RETRY_MOMENTS = (30.0, 45.5, 59.2)  # seconds into the window: refused, Retry-After 30, 15, 1
 WAIT_MOMENT = 45.5
+KEY_LINES = 4  # the keys the report names at most
 HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level hint)
     "module": (
         "The check runs your limiter inside the app's instances, and each instance (a process "
@@ -147,6 +160,20 @@ HINTS: dict[str, tuple[str, str | None]] = {  # (the idea, then the code-level h
         "rounded up and at least 1: refused 45.5 s into a 60 s window, it is 15. Wait less and "
         "you are refused again; a client that waits exactly that long must get through.",
         "retry_after = max(1, math.ceil((int(now // window) + 1) * window - now))",
+    ),
+    "ttl": (
+        "A counter's TTL is its window's: one that runs out sooner forgets the requests "
+        "counted, and the next ones get a new batch in the same window; one that runs much "
+        "longer keeps dead counters in Redis. The window is `window` seconds (EXPIRE counts "
+        "seconds, PEXPIRE milliseconds).",
+        "give a new counter the window's length: store.expire(k, window, nx=True)",
+    ),
+    "length": (
+        "The app says how long a window is: `window` seconds, 60 in most of this check but 10 "
+        "here. A limiter that writes 60 itself counts, expires and answers Retry-After for a "
+        "window the app does not use.",
+        "use the argument everywhere: number = int(now // window); expire(k, window, nx=True); "
+        "retry_after = max(1, math.ceil((number + 1) * window - now))",
     ),
     "expire": (
         "A counter that never expires stays in Redis forever, one key per user and window. "
@@ -216,33 +243,86 @@ class _Limiter:
         return bool(allowed), int(count), retry_after
 
 
+@dataclass
+class _Phase:
+    """A Redis of one phase: its clock and window, when it began (real time), and the keys
+    the limiter left in it with their TTLs, read right after the phase (:meth:`_Setup.measure`)
+    so a key with too short a TTL is seen before it is gone."""
+
+    server: fakeredis.FakeServer
+    clock: Callable[[], float]
+    window: int
+    began: float = field(default_factory=time.monotonic)
+    held: float = 0.0  # the clock when the phase began: it has not moved if it still says so
+    keys: list[tuple[str, int, str]] | None = None  # (key, TTL, what is wrong with it or "")
+
+    def __post_init__(self) -> None:
+        self.held = self.clock()
+
+
 class _Setup:
     """The learner's module, compiled once, and a Redis of the check's own for each phase."""
 
     def __init__(self, name: str, path: str) -> None:
         self.name, self.path = name, path
         self.code = compile_file(path)
-        self.servers: list[fakeredis.FakeServer] = []
+        self.phases: list[_Phase] = []
         self.problems: list[str] = []
         self.hung = threading.Event()  # a call of hit() never returned: the check stops
 
-    def new_server(self) -> fakeredis.FakeServer:
-        self.servers.append(fakeredis.FakeServer())
-        return self.servers[-1]
+    @property
+    def servers(self) -> list[fakeredis.FakeServer]:
+        return [phase.server for phase in self.phases]
+
+    def new_server(self, config: dict[str, Any]) -> fakeredis.FakeServer:
+        """A Redis for a phase that runs the app with ``config`` (its clock and window)."""
+        server = fakeredis.FakeServer()
+        self.phases.append(_Phase(server, config["CLOCK"], config["RATE_WINDOW"]))
+        return server
+
+    def measure(self) -> None:
+        """Read the keys of the phases that ran since the last call, and judge their TTLs on
+        the check's clock (Redis's run on the real one): a key must live to the end of the
+        window its phase is in, when the phase held its clock (less the real seconds the phase
+        took, and one for rounding), and not beyond two windows, plus how far the check's clock
+        runs ahead of the real one (a key set to expire at the window's end on the check's clock
+        lives that much longer in real seconds)."""
+        for phase in self.phases:
+            if phase.keys is not None:
+                continue
+            store = self.connect(phase.server)
+            now, window = phase.clock(), phase.window
+            left = (int(now // window) + 1) * window - now
+            shortest = left - (time.monotonic() - phase.began) - 1
+            longest = 2 * window + 1 + max(0.0, now - time.time())
+            phase.keys = []
+            for key in sorted(store.keys("*")):
+                ttl = store.ttl(key)
+                if key.startswith("session:") or ttl == -2:  # the app's, or gone already
+                    continue
+                if ttl == -1:
+                    wrong = " (its TTL is -1: it never expires)"
+                elif ttl > longest:
+                    wrong = f" (TTL {ttl} s: more than two {window} s windows)"
+                elif ttl < shortest and now == phase.held:
+                    wrong = (
+                        f" (TTL {ttl} s: shorter than the {math.ceil(left)} s left in its window)"
+                    )
+                else:
+                    wrong = ""
+                phase.keys.append((key, ttl, wrong))
 
     @staticmethod
     def connect(server: fakeredis.FakeServer) -> Any:
         return fakeredis.FakeRedis(server=server, decode_responses=True)
 
-    def factory(
-        self, server: fakeredis.FakeServer, wrap: Callable[[Any], Any] = lambda store: store
-    ) -> Callable[..., Any]:
+    def factory(self, server: fakeredis.FakeServer) -> Callable[..., Any]:
         """``create_app`` for a cluster on ``server``: every instance gets its own copy of the
         module."""
 
         def create_app(instance_id: str = "A", redis: Any = None, config: Any = None) -> Any:
             module = fresh_copy(self.name, self.path, self.code)
-            limiter = _Limiter(module, wrap(self.connect(server)), self)
+            limiter = _Limiter(module, self.connect(server), self)
             config = {**(config or {}), "LIMITER": limiter}
             app = quota_app.create_app(instance_id, redis=self.connect(server), config=config)
             return app
@@ -250,7 +330,7 @@ class _Setup:
         return create_app
 
     def cluster(self, instances: int, config: dict[str, Any]) -> LocalCluster:
-        return LocalCluster(self.factory(self.new_server()), instances, config=config)
+        return LocalCluster(self.factory(self.new_server(config)), instances, config=config)
 
 
 def _config(limit: int, clock: Callable[[], float] | None = None) -> dict[str, Any]:
@@ -362,14 +442,16 @@ def _concurrent(report: CheckReport, setup: _Setup) -> None:
 
 def _race(report: CheckReport, setup: _Setup) -> None:
     """A and B count one user's requests at the same moment, twice: at the window's first
-    request and at its last slot. B's whole request runs right after A's limiter first reads
-    from Redis (or right after A's, when it reads nothing)."""
+    request and at its last slot. B's whole request runs right after A's limiter's nth store
+    call, for n = 1, 2, ... (a fresh Redis each time), until a run goes wrong or B came after
+    A's last call (:func:`labs.interleaving.each_gap`): a read-then-write anywhere in hit()
+    loses B's update."""
     for used, story in (
         (0, "A and B count a user's first two requests of a window at the same moment"),
         (SMALL_LIMIT - 1, "A and B count a user's last free slot at the same moment"),
     ):
-        race = _Race(setup, used)
-        answers = race.run()
+        runs = _each_gap(setup, used)
+        race, answers = runs[-1]
         if race.stuck:
             report.expect(
                 False,
@@ -383,8 +465,8 @@ def _race(report: CheckReport, setup: _Setup) -> None:
             report.expect(False, f"{story}: answered {statuses}{_problem(setup)}", *HINTS["atomic"])
             continue
         allowed = sorted(remaining for status, remaining in answers if status == 200)
-        ok = allowed == list(range(SMALL_LIMIT))
-        between = "; B's request ran between A's read and its write" if race.after_read else ""
+        ok = _counted_once(answers)
+        between = f"; B's request ran {race.gap}" if race.inside else ""
         if used == 0:
             message = f"{story}: each is counted once"
             if not ok:
@@ -399,44 +481,76 @@ def _race(report: CheckReport, setup: _Setup) -> None:
                 message += f" (got {len(allowed)}{between})"
             elif not ok:
                 message += f" (got {len(allowed)}, with a slot still free{between})"
-        if ok and race.waited:
+        if ok and any(earlier.waited for earlier, _ in runs):
             message += " (B waited for A)"
-        if ok or race.after_read:
+        if ok or race.inside:
             hint = HINTS["atomic"]
-        else:  # nothing read between: the counts are not shared (or not counted at all)
+        else:  # B came after A: the counts are not shared (or not counted at all)
             hint = HINTS["shared"] if len(allowed) > SMALL_LIMIT else HINTS["exact"]
         report.expect(ok, message, *hint)
+
+
+def _each_gap(setup: _Setup, used: int) -> list[tuple[_Race, list[tuple[int, int | None]]]]:
+    """The race for each gap (n = 1, 2, ...) until one goes wrong or B came after A: the races
+    run and their answers."""
+    runs: list[tuple[_Race, list[tuple[int, int | None]]]] = []
+
+    def run(nth: int) -> tuple[bool, bool]:
+        race = _Race(setup, used, nth)
+        runs.append((race, race.run()))
+        if race.stuck or setup.hung.is_set():
+            return False, race.inside
+        return _counted_once(runs[-1][1]), race.inside
+
+    each_gap(run)
+    return runs
+
+
+def _counted_once(answers: list[tuple[int, int | None]]) -> bool:
+    """The race's answers let exactly the limit through, remaining 2, 1, 0 in some order."""
+    allowed = sorted(remaining for status, remaining in answers if status == 200)
+    return all(status in (200, 429) for status, _ in answers) and allowed == list(
+        range(SMALL_LIMIT)
+    )
 
 
 class _Race:
     """``used`` requests on instances A and B, then the two at once, then more until the
     window's slots are surely gone. B's raced request runs on a thread of its own, started
-    right after A's limiter reads (or after A's request): if it is still running after
-    ``BLOCKED_SECONDS`` it waits for A, and A goes on."""
+    right after the ``nth`` store call of A's limiter (or after A's request, when it makes
+    fewer): if it is still running after ``BLOCKED_SECONDS`` it waits for A, and A goes on."""
 
-    def __init__(self, setup: _Setup, used: int) -> None:
-        self.setup, self.used = setup, used
-        self.server = setup.new_server()
-        self.after_read = False  # B ran between a read of A's limiter and the rest of it
+    def __init__(self, setup: _Setup, used: int, nth: int) -> None:
+        self.setup, self.used, self.nth = setup, used, nth
+        self.config = _config(SMALL_LIMIT)
+        self.server = setup.new_server(self.config)
+        self.inside = False  # B ran between two store calls of A's limiter
+        self.gap = ""  # which: "between A's read and its write", ...
         self.waited = False  # B was still running when A went on, and finished after A
         self.stuck = False  # B was still running GIVE_UP_SECONDS after A had finished
         self.thread: threading.Thread | None = None
 
     def run(self) -> list[tuple[int, int | None]]:
-        factory = self.setup.factory(
-            self.server, wrap=lambda store: _ReadsInterleaving(store, self)
-        )
-        config = _config(SMALL_LIMIT)
-        app_a, app_b = factory("A", config=config), factory("B", config=config)
+        factory = self.setup.factory(self.server)
+        app_a, app_b = factory("A", config=self.config), factory("B", config=self.config)
         on_a, on_b = app_a.test_client(), app_b.test_client()
         _log_in(on_a)
         on_b.set_cookie("session", on_a.get_cookie("session").value)
         answers: list[Any] = [(on_a, on_b)[i % 2].get("/quota") for i in range(self.used)]
-        store_a = app_a.config["LIMITER"].store
+        limiter_a = app_a.config["LIMITER"]
+        store_a = limiter_a.store = _Calls(limiter_a.store, self.nth)  # counts from here
         raced: list[Any] = []
         store_a.arm(lambda: self._start_b(lambda: raced.append(on_b.get("/quota"))))
         answers.append(on_a.get("/quota"))
-        store_a.fire()  # A's hit read nothing: B's request comes right after it
+        self.inside = store_a.fired and store_a.calls > self.nth
+        if self.inside:
+            after = store_a.names[self.nth - 1]
+            self.gap = (
+                "between A's read and its write"
+                if after in READS
+                else f"between A's {after.upper()} and its next store call"
+            )
+        store_a.fire()  # A's hit made fewer calls: B's request comes right after it
         if self.thread is not None:
             self.thread.join(timeout=GIVE_UP_SECONDS + BLOCKED_SECONDS)
             if self.thread.is_alive():  # hit() gives up sooner: a backstop
@@ -456,17 +570,30 @@ class _Race:
         self.waited = self.thread.is_alive()
 
 
-class _ReadsInterleaving(Interleaving):
-    """The interleaving client (``labs.interleaving``), noting whether A had read before B ran."""
+class _Calls(AfterCommand):
+    """The interleaving client (``labs.interleaving``) that runs B after A's ``nth`` store call,
+    noting the name of each call (``pipeline`` for a pipeline's) to say which gap B ran in."""
 
-    def __init__(self, store: Any, race: _Race) -> None:
-        super().__init__(store)
-        self._race = race
+    def __init__(self, store: Any, nth: int) -> None:
+        super().__init__(store, nth)
+        self.names: list[str] = []
+        self._calling = ""
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = super().__getattr__(name)
+        if name == "pipeline" or not self.triggers(name) or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calling = name
+            return attribute(*args, **kwargs)
+
+        return call
 
     def after_read(self) -> None:
-        if self._then is not None:
-            self._race.after_read = True
-        self.fire()
+        self.names.append(self._calling or "pipeline")
+        self._calling = ""
+        super().after_read()
 
 
 def _users(report: CheckReport, setup: _Setup) -> None:
@@ -490,9 +617,10 @@ def _users(report: CheckReport, setup: _Setup) -> None:
     )
 
 
-def _windows(report: CheckReport, setup: _Setup) -> None:
+def _windows(report: CheckReport, setup: _Setup) -> bool:
     """On the check's clock: a client that keeps retrying gets in when the next window starts;
-    Retry-After is the whole seconds left; a client that waits it out gets through."""
+    Retry-After is the whole seconds left; a client that waits it out gets through. Returns
+    whether all of it held."""
     clock = quota_app.HeldClock.in_next_window(WINDOW, 1.0)
     cluster = setup.cluster(1, _config(SMALL_LIMIT, clock))
     client = cluster.client()
@@ -505,7 +633,7 @@ def _windows(report: CheckReport, setup: _Setup) -> None:
         retries.append(client.get("/quota"))
     clock.at(WINDOW)  # the next window's first moment
     first = client.get("/quota")
-    report.expect(
+    held = report.expect(
         _remaining(first) == SMALL_LIMIT - 1,
         f"a client that keeps retrying to the end of a window gets in when the next one starts: "
         f"200, remaining {SMALL_LIMIT - 1}{_got(first, setup)}",
@@ -514,7 +642,7 @@ def _windows(report: CheckReport, setup: _Setup) -> None:
     expected = [math.ceil(WINDOW - moment) for moment in RETRY_MOMENTS]
     got = [_retry_after(answer) for answer in retries]
     moments = ", ".join(f"{m:.1f} s → {e}" for m, e in zip(RETRY_MOMENTS, expected, strict=True))
-    report.expect(
+    held &= report.expect(
         got == expected,
         f"Retry-After is the whole seconds left in the window: refused {moments}"
         + ("" if got == expected else f" (got {', '.join(map(str, got))})"),
@@ -533,15 +661,54 @@ def _windows(report: CheckReport, setup: _Setup) -> None:
             f"limit of {SMALL_LIMIT} answered {wait}{_problem(setup)}",
             *HINTS["exact"],
         )
-        return
+        return False
     clock.advance(wait)
     after = client.get("/quota")
-    report.expect(
+    return held & report.expect(
         _remaining(after) == SMALL_LIMIT - 1,
         f"refused {WAIT_MOMENT} s into a {WINDOW} s window, a client that waits its Retry-After "
         f"({wait} s) gets through: 200, remaining {SMALL_LIMIT - 1}{_got(after, setup)}",
         *HINTS["retry"],
     )
+
+
+def _short_window(report: CheckReport, setup: _Setup) -> None:
+    """The same with a window of ``SHORT_WINDOW`` seconds: refused 1 s into it, Retry-After is
+    the rest of it, and the next one lets the client in (still inside the same 60 s window, so
+    a limiter that counts, expires or answers in 60 s windows whatever ``window`` says is
+    caught). Run when the 60 s windows were right, and a line only when it fails: the report of
+    a right answer, and the lesson's stored one of the starter, read as they did."""
+    clock = _short_clock()
+    config = {**_config(SMALL_LIMIT, clock), "RATE_WINDOW": SHORT_WINDOW}
+    client = setup.cluster(1, config).client()
+    _log_in(client)
+    wait = _retry_after([client.get("/quota") for _ in range(SMALL_LIMIT + 1)][-1])
+    clock.at(SHORT_WINDOW)
+    after = client.get("/quota")
+    seen = []
+    if wait != SHORT_WINDOW - 1:
+        seen.append(f"Retry-After {wait}" if isinstance(wait, int) else f"answered {wait}")
+    if _remaining(after) != SMALL_LIMIT - 1:
+        seen.append(f"the next window: {_got(after, setup).strip(' ()')}")
+    if seen:
+        report.expect(
+            False,
+            f"with a {SHORT_WINDOW} s window: refused 1.0 s into it, Retry-After "
+            f"{SHORT_WINDOW - 1}; when the next one starts, 200, remaining {SMALL_LIMIT - 1} "
+            f"(got {'; '.join(seen)})",
+            *HINTS["length"],
+        )
+
+
+def _short_clock() -> quota_app.HeldClock:
+    """Held 1 s into the next ``SHORT_WINDOW`` of the real clock whose follower starts inside
+    the same ``WINDOW`` (one later when it would not)."""
+    start = (math.floor(time.time() / SHORT_WINDOW) + 1) * SHORT_WINDOW
+    if (start + SHORT_WINDOW) % WINDOW == 0:
+        start += SHORT_WINDOW
+    clock = quota_app.HeldClock(start)
+    clock.at(1.0)
+    return clock
 
 
 def _retry_after(answer: Any) -> int | str:
@@ -560,34 +727,27 @@ def _got(answer: Any, setup: _Setup) -> str:
 
 
 def _keys(report: CheckReport, setup: _Setup) -> None:
-    """The count is in Redis, and every key the limiter wrote expires within two windows."""
-    stores = [setup.connect(server) for server in setup.servers]
-    keys = [
-        (store, key)
-        for store in stores
-        for key in sorted(store.keys("*"))
-        if not key.startswith("session:")
-    ]
-    names = sorted({key for _, key in keys})
+    """The count is in Redis, and every key the limiter wrote lives to the end of its window
+    and expires within two (read after each phase, :meth:`_Setup.measure`). One line per key
+    name, at most ``KEY_LINES``: the names with a wrong TTL, if there are any."""
+    setup.measure()
+    keys = [key for phase in setup.phases for key in phase.keys or []]
+    names = sorted({key for key, _, _ in keys})
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     report.expect(
         bool(keys),
         f"the counts are kept in Redis ({'keys: ' + shown if keys else 'no key in Redis'})",
         *HINTS["shared"],
     )
-    seen: set[str] = set()
-    for store, key in keys:
-        if key in seen or len(seen) >= 4:
-            continue
-        seen.add(key)
-        ttl = store.ttl(key)
-        if ttl == -1:
-            note = " (its TTL is -1: it never expires)"
-        elif 0 < ttl <= 2 * WINDOW + 1:
-            note = ""
-        else:
-            note = f" (TTL {ttl} s: more than two {WINDOW} s windows)"
-        report.expect(not note, f"key {key} expires with its window{note}", *HINTS["expire"])
+    wrong: dict[str, str] = {}  # each key name (in the order seen), what is wrong with it first
+    for key, _, note in keys:
+        if not wrong.get(key):
+            wrong[key] = note
+    named = [key for key in wrong if wrong[key]] or list(wrong)  # the wrong ones, if any
+    for key in named[:KEY_LINES]:
+        note = wrong[key]
+        hint = HINTS["expire"] if "never expires" in note else HINTS["ttl"]
+        report.expect(not note, f"key {key} expires with its window{note}", *hint)
 
 
 def check_shared_limiter(module_or_name: Any, *, hint: bool = False) -> CheckReport:
@@ -637,11 +797,12 @@ def _run_phases(report: CheckReport, setup: _Setup) -> None:
         lambda: _concurrent(report, setup),
         lambda: _race(report, setup),
         lambda: _users(report, setup),
-        lambda: _windows(report, setup),
+        lambda: _windows(report, setup) and _short_window(report, setup),
         lambda: _keys(report, setup),
     ]
     for phase in phases:
         report.attempt("the check", phase, *HINTS["shared"])
+        setup.measure()  # the keys' TTLs now, before a short one runs out
         if setup.hung.is_set():  # the root cause of whatever failed: say so, and stop
             report.hint, report.code_hint = HINTS["hang"]
             for server in setup.servers:  # let go of the locks a left-behind call waits for

@@ -4,6 +4,7 @@ differently. Each limiter is a module file, as the notebook's ``%%writefile`` ma
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -262,6 +263,101 @@ def hit(store, key, limit, window, now):
 )
 
 
+TTL_THEN_READ_THEN_WRITE = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    ttl = store.ttl(counter)                      # the first read: nothing to lose yet
+    count = int(store.get(counter) or 0)          # read ...
+    if count >= limit:
+        return False, count, retry_after
+    store.set(counter, count + 1, ex=window if ttl < 0 else ttl)   # ... then write
+    return True, count + 1, retry_after
+"""
+)
+
+INCR_THEN_SET = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count = store.incr(counter)                   # atomic ...
+    if count == 1:
+        store.set(counter, 1, ex=window)          # ... but the first one writes again
+    return count <= limit, count, retry_after
+"""
+)
+
+SHORT_TTL = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count = store.incr(counter)
+    store.expire(counter, 5, nx=True)             # forgets the count 5 s into the window
+    return count <= limit, count, retry_after
+"""
+)
+
+MILLISECONDS_TTL = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count = store.incr(counter)
+    store.pexpire(counter, window * 20)           # milliseconds: 1.2 s, not 60
+    return count <= limit, count, retry_after
+"""
+)
+
+MINUTE_NUMBER = """
+import math
+
+def hit(store, key, limit, window, now):
+    number = int(now // 60)                       # the window is always a minute ...
+    counter = f"{key}:{number}"
+    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, window).execute()
+    return count <= limit, count, max(1, math.ceil((number + 1) * window - now))
+"""
+
+MINUTE_TTL = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    count, _ = store.pipeline(transaction=True).incr(counter).expire(counter, 60).execute()
+    return count <= limit, count, retry_after
+"""
+)
+
+MINUTE_RETRY = (
+    RIGHT_COUNT
+    + """
+def hit(store, key, limit, window, now):
+    count = right_count(store, key, window, now)
+    return count <= limit, count, max(1, math.ceil(60 - now % 60))   # a minute's seconds left
+"""
+)
+
+EXPIREAT = (
+    HEADER
+    + """
+def hit(store, key, limit, window, now):
+    number, retry_after = window_end(window, now)
+    counter = f"{key}:{number}"
+    pipe = store.pipeline(transaction=True)
+    count, _ = pipe.incr(counter).expireat(counter, (number + 1) * window).execute()
+    return count <= limit, count, retry_after     # the key ends with its window on `now`
+"""
+)
+
+
 def test_the_check_fails_on_the_starter_with_the_idea_first(write_limiter) -> None:
     report = check_shared_limiter(write_limiter(STARTER))
     assert not report.passed
@@ -328,6 +424,70 @@ def test_an_off_by_one_limit_fails_every_time(write_limiter, source: str, got: s
         assert report.hint == HINTS["exact"][0]
 
 
+@pytest.mark.parametrize(
+    ("source", "gap"),
+    [
+        (TTL_THEN_READ_THEN_WRITE, "between A's read and its write"),
+        (INCR_THEN_SET, "between A's INCR and its next store call"),
+    ],
+    ids=["ttl-get-set", "incr-set"],
+)
+def test_a_gap_after_the_first_call_fails_every_time(write_limiter, source: str, gap: str) -> None:
+    name = write_limiter(source)
+    for _ in range(3):  # B lands after each of A's calls in turn, not only after its first read
+        report = check_shared_limiter(name)
+        races = [p for p in failed(report) if "at the same moment" in p]
+        assert races and races[0].startswith("A and B count a user's first two requests")
+        assert all(p.endswith(f"; B's request ran {gap})") for p in races), report.text()
+        assert all("at the same moment" in p or "concurrent" in p for p in failed(report))
+        assert report.hint == HINTS["atomic"][0]
+
+
+@pytest.mark.parametrize(
+    ("source", "ttl"), [(SHORT_TTL, "[45]"), (MILLISECONDS_TTL, "[01]")], ids=["5-s", "ms"]
+)
+def test_a_ttl_shorter_than_the_window_fails_every_time(
+    write_limiter, source: str, ttl: str
+) -> None:
+    name = write_limiter(source)
+    said = re.compile(
+        rf"key quota:\w+:\d+ expires with its window "
+        rf"\(TTL {ttl} s: shorter than the 59 s left in its window\)"
+    )
+    for _ in range(3):  # the TTLs are read after each phase, before a short one runs out
+        report = check_shared_limiter(name)
+        keys = [p for p in failed(report) if p.startswith("key ")]
+        assert keys and all(said.fullmatch(p) for p in keys), report.text()
+        assert report.hint == HINTS["ttl"][0]
+
+
+def test_a_limiter_that_ignores_the_window_fails_every_time(write_limiter) -> None:
+    for source, seen in (
+        (MINUTE_NUMBER, r"the next window: got 429\)"),
+        (MINUTE_RETRY, r"\(got Retry-After [1-5]9\)"),  # the minute's seconds left, not 9
+    ):
+        name = write_limiter(source)
+        for _ in range(3):  # the 10 s windows are inside one minute, whenever the check runs
+            report = check_shared_limiter(name)
+            [problem] = failed(report)
+            assert problem.startswith(
+                "with a 10 s window: refused 1.0 s into it, Retry-After 9; when the next one "
+                "starts, 200, remaining 2 (got"
+            ), report.text()
+            assert re.search(seen, problem), problem
+            assert report.hint == HINTS["length"][0]
+    name = write_limiter(MINUTE_TTL)
+    for _ in range(3):
+        report = check_shared_limiter(name)
+        problems = failed(report)
+        too_long = re.compile(
+            r"key quota:alice:\d+ expires with its window "
+            r"\(TTL (59|60) s: more than two 10 s windows\)"
+        )
+        assert problems and all(too_long.fullmatch(p) for p in problems), report.text()
+        assert report.hint == HINTS["ttl"][0]
+
+
 def test_a_key_without_expiry_fails_every_time(write_limiter) -> None:
     name = write_limiter(NO_EXPIRY)
     for _ in range(3):
@@ -388,7 +548,9 @@ def test_one_counter_for_every_user_fails_every_time(write_limiter) -> None:
 
 
 @pytest.mark.parametrize(
-    "source", [LUA, SET_NX_THEN_INCR, NUMPY, WATCH_MULTI], ids=["lua", "set-nx", "numpy", "watch"]
+    "source",
+    [LUA, SET_NX_THEN_INCR, NUMPY, WATCH_MULTI, EXPIREAT],
+    ids=["lua", "set-nx", "numpy", "watch", "expireat"],
 )
 def test_right_limiters_written_differently_pass(write_limiter, source: str) -> None:
     report = check_shared_limiter(write_limiter(source))
