@@ -519,8 +519,9 @@ def _check_race(report: CheckReport, roles: _Roles) -> None:
             f"call{'' if calls == 1 else 's'} in turn: {_charges(1)} every time"
         )
     else:
+        where = f"right after A's store call {n} ({after})" if after else "after A's request"
         message = (
-            f"two duplicates at once, B's request right after A's store call {n} ({after}): "
+            f"two duplicates at once, B's request {where}: "
             f"A {_said(a)}, B {_said(b)}, {_charges(made)}"
         )
     report.expect(held, message, *HINTS["race"])
