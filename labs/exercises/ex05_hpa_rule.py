@@ -23,6 +23,8 @@ CASES = [
     (10, 0.63, 0.6, 0.1, 10, "5% above the target is inside the band: no change"),
     (10, 0.57, 0.6, 0.1, 10, "5% below the target is inside the band: no change"),
     (20, 0.552, 0.6, 0.1, 20, "8% below the target is inside the band too: no change"),
+    (20, 0.543, 0.6, 0.1, 20, "9.5% below: still inside the band (of the target), no change"),
+    (20, 0.663, 0.6, 0.1, 23, "10.5% above: outside it, ceil(20 × 1.105) = ceil(22.1) = 23"),
     (10, 0.51, 0.6, 0.1, 9, "15% below: the band is in the metric, ceil(8.5) = 9"),
     (10, 0.72, 0.6, 0.1, 12, "20% above: ceil(10 × 1.2) = 12"),
     (3, 0.1, 0.6, 0.1, 1, "nearly idle: ceil(0.5) = 1"),

@@ -27,7 +27,8 @@ NOW = 1_700_000_000.6  # a logout happens at any moment; exp is a whole second
 ISSUER = "stateless-by-design"
 KEY_HINT = (
     "Every instance must find the entry: name it after what identifies the token everywhere "
-    "(its issuer and its id), in the shared store, and answer True or False.",
+    "(its issuer and its id), in the shared store, ask the store at every call (not a set in "
+    "this process), and answer True or False.",
     "key = f\"denylist:{claims['iss']}:{claims['jti']}\"; return bool(store.exists(key))",
 )
 TTL_HINT = (
@@ -104,13 +105,34 @@ def check_denylist(revoke: Revoke, is_revoked: IsRevoked, *, hint: bool = False)
         (other_token, False, "is_revoked(): another token of the same user is not"),
         (other_issuer, False, "is_revoked(): the same jti from another issuer is not"),
     ]
+    _ask(report, is_revoked, instance_b, checks)
+    # What the store says, not what this process remembers: an entry another instance's logout
+    # wrote (revoke() here never saw that token), and an entry gone (expired) since.
+    elsewhere = _claims("lesson-07-f", 1_700_000_601)
+    instance_a.set(f"denylist:{ISSUER}:lesson-07-f", "1", ex=60)
+    instance_a.delete(key)
+    _ask(
+        report,
+        is_revoked,
+        instance_b,
+        [
+            (elsewhere, True, "is_revoked(): a token another instance revoked is refused"),
+            (token, False, "is_revoked(): the logged-out token, once its entry expired, is not"),
+        ],
+    )
+    return report.show()
+
+
+def _ask(
+    report: CheckReport, is_revoked: IsRevoked, store: Any, checks: list[tuple[dict, bool, str]]
+) -> None:
+    """``is_revoked(store, claims)`` must be ``expected`` (True or False) for each check."""
     for claims, expected, message in checks:
         before = len(report.lines)
-        got = report.attempt(message, lambda c=claims: is_revoked(instance_b, c), *KEY_HINT)
+        got = report.attempt(message, lambda c=claims: is_revoked(store, c), *KEY_HINT)
         if len(report.lines) == before:  # it did not raise
             ok = isinstance(got, bool) and got is expected
             report.expect(ok, message + ("" if ok else f" (yours: {got!r})"), *KEY_HINT)
-    return report.show()
 
 
 def _ran(report: CheckReport, message: str, revoke: Revoke, store: Any, claims: dict) -> bool:

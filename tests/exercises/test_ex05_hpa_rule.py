@@ -22,7 +22,7 @@ def test_check_passes_on_the_solution_and_on_the_library_rule() -> None:
     for rule in (desired_replicas, library_rule):
         report = check_desired_replicas(rule)
         assert report.passed
-        assert len(report.lines) == 11  # ten worked cases and the noise test
+        assert len(report.lines) == 13  # twelve worked cases and the noise test
 
 
 def test_rounding_down_fails() -> None:
@@ -71,6 +71,34 @@ def test_check_fails_every_plausible_wrong_rule() -> None:
     # a band above the target only; no band; a band measured in replicas; rounding to nearest
     for wrong in (_upper_band_only, _no_band, _band_in_replicas, _rounded):
         assert not check_desired_replicas(wrong).passed, wrong.__name__
+
+
+def _ratio_upside_down(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if abs(target / metric - 1) <= tolerance else math.ceil(current * ratio)
+
+
+def _band_of_the_metric(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if abs(metric - target) / metric <= tolerance else math.ceil(current * ratio)
+
+
+def _lopsided_band(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if 1 / (1 + tolerance) <= ratio <= 1 + tolerance else math.ceil(current * ratio)
+
+
+def _narrow_band(current, metric, target, tolerance=0.1):
+    ratio = metric / target
+    return current if abs(ratio - 1) <= 0.85 * tolerance else math.ceil(current * ratio)
+
+
+def test_check_fails_a_band_whose_edge_is_not_the_targets() -> None:
+    # right within 8% and beyond 15% of the target, wrong near the band's edge (9.5%, 10.5%)
+    for wrong in (_ratio_upside_down, _band_of_the_metric, _lopsided_band, _narrow_band):
+        report = check_desired_replicas(wrong)
+        assert not report.passed, wrong.__name__
+        assert "% below: still inside" in report.text() or "10.5% above" in report.text()
 
 
 def test_check_passes_right_rules_written_differently() -> None:

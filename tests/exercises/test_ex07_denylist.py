@@ -26,7 +26,7 @@ def test_check_fails_on_the_stored_starter() -> None:
 def test_check_passes_on_the_solution() -> None:
     report = check_denylist(revoke, is_revoked)
     assert report.passed
-    assert len(report.lines) == 8 and all(line.ok for line in report.lines)
+    assert len(report.lines) == 10 and all(line.ok for line in report.lines)
 
 
 def test_check_passes_on_the_apps_own_functions_with_its_leeway() -> None:
@@ -110,3 +110,19 @@ def test_check_reports_instead_of_raising() -> None:
     report = check_denylist(broken, is_revoked)
     assert not report.passed
     assert "KeyError" in report.text()
+
+
+def test_check_fails_a_denylist_this_process_remembers() -> None:
+    """revoke() writes the right entry, but is_revoked() asks a set in this process: another
+    instance's logout never reaches it, and an expired entry is still refused."""
+    remembered: set[str] = set()
+
+    def revoke_and_remember(store, claims, now):
+        revoke(store, claims, now)
+        remembered.add(key(claims))
+
+    report = check_denylist(revoke_and_remember, lambda store, claims: key(claims) in remembered)
+    assert not report.passed
+    failed = [line.message for line in report.lines if not line.ok]
+    assert failed[0].startswith("is_revoked(): a token another instance revoked is refused")
+    assert failed[1].startswith("is_revoked(): the logged-out token, once its entry expired")
