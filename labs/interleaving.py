@@ -43,11 +43,20 @@ class Interleaving:
     def __init__(self, store: Any, nth: int = 1) -> None:
         self._store = store
         self._then: Callable[[], Any] | None = None
-        self._nth, self.calls = nth, 0
-        self.last_call = ""  # the command that returned last (what then() ran after)
+        self._nth = nth
+        self.made: list[str] = []  # the trigger calls that returned, in order ("pipeline": one)
 
     def arm(self, then: Callable[[], Any]) -> None:
         self._then = then
+
+    @property
+    def calls(self) -> int:
+        return len(self.made)
+
+    @property
+    def last_call(self) -> str:
+        """The call that returned last (what ``then()`` ran after), or ``""``."""
+        return self.made[-1] if self.made else ""
 
     @property
     def fired(self) -> bool:
@@ -60,11 +69,10 @@ class Interleaving:
         if then is not None:
             then()
 
-    def after_read(self) -> None:
-        """Called when a trigger has returned (a subclass may note it first): ``then()`` runs
-        once this is the ``nth``."""
-        self.calls += 1
-        if self.calls >= self._nth:
+    def after_read(self, name: str) -> None:
+        """Called when the trigger ``name`` has returned: ``then()`` runs once it is the nth."""
+        self.made.append(name)
+        if len(self.made) >= self._nth:
             self.fire()
 
     def triggers(self, name: str) -> bool:
@@ -81,8 +89,7 @@ class Interleaving:
 
         def read(*args: Any, **kwargs: Any) -> Any:
             value = attribute(*args, **kwargs)
-            self.last_call = name
-            self.after_read()
+            self.after_read(name)
             return value
 
         return read
@@ -133,8 +140,7 @@ class InterleavedPipeline:
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         value = self._pipeline.execute(*args, **kwargs)
-        self._owner.last_call = "a pipeline"
-        self._owner.after_read()  # one call: then() runs if it is the nth
+        self._owner.after_read("pipeline")  # one call: then() runs if it is the nth
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -145,8 +151,7 @@ class InterleavedPipeline:
         def read(*args: Any, **kwargs: Any) -> Any:
             value = attribute(*args, **kwargs)
             if value is not self._pipeline:  # a WATCH-ed read returned a value: run B now
-                self._owner.last_call = name
-                self._owner.after_read()
+                self._owner.after_read(name)
             return value
 
         return read

@@ -538,13 +538,13 @@ class _Race:
         on_b.set_cookie("session", on_a.get_cookie("session").value)
         answers: list[Any] = [(on_a, on_b)[i % 2].get("/quota") for i in range(self.used)]
         limiter_a = app_a.config["LIMITER"]
-        store_a = limiter_a.store = _Calls(limiter_a.store, self.nth)  # counts from here
+        store_a = limiter_a.store = AfterCommand(limiter_a.store, self.nth)  # counts from here
         raced: list[Any] = []
         store_a.arm(lambda: self._start_b(lambda: raced.append(on_b.get("/quota"))))
         answers.append(on_a.get("/quota"))
         self.inside = store_a.fired and store_a.calls > self.nth
         if self.inside:
-            after = store_a.names[self.nth - 1]
+            after = store_a.made[self.nth - 1]
             self.gap = (
                 "between A's read and its write"
                 if after in READS
@@ -568,32 +568,6 @@ class _Race:
         self.thread.start()
         self.thread.join(timeout=BLOCKED_SECONDS)
         self.waited = self.thread.is_alive()
-
-
-class _Calls(AfterCommand):
-    """The interleaving client (``labs.interleaving``) that runs B after A's ``nth`` store call,
-    noting the name of each call (``pipeline`` for a pipeline's) to say which gap B ran in."""
-
-    def __init__(self, store: Any, nth: int) -> None:
-        super().__init__(store, nth)
-        self.names: list[str] = []
-        self._calling = ""
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = super().__getattr__(name)
-        if name == "pipeline" or not self.triggers(name) or not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._calling = name
-            return attribute(*args, **kwargs)
-
-        return call
-
-    def after_read(self) -> None:
-        self.names.append(self._calling or "pipeline")
-        self._calling = ""
-        super().after_read()
 
 
 def _users(report: CheckReport, setup: _Setup) -> None:
